@@ -1,0 +1,50 @@
+"""The ``tfkmeans`` command line. User errors print one line and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class UserError(Exception):
+    """A mistake in the command line or its inputs; printed as one line."""
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from tfkmeans.demo import run_demo
+
+    run_demo(args.out, seed=args.seed, max_iter=args.max_iter)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tfkmeans", description="k-means clustering on TensorFlow 2."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = sub.add_parser("demo", help="run the tutorial end to end and write its plots")
+    demo.add_argument("--out", default="tfkmeans-demo", help="folder for the PNG plots")
+    demo.add_argument("--seed", type=int, default=700, help="random seed (default 700)")
+    demo.add_argument("--max-iter", type=int, default=100, help="maximum Lloyd iterations")
+    demo.set_defaults(run=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (UserError, ValueError, TypeError, FileNotFoundError, PermissionError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"tfkmeans: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tfkmeans: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Initial centres: random, greedy k-means++ and k-means|| (scalable k-means++).
+
+Every method returns centres in the Source's centred coordinates. Random
+draws come from a NumPy ``RandomState`` in the same order as scikit-learn's,
+so the same ``random_state`` gives scikit-learn's own initial centres on
+in-memory data. Distances are computed by the TensorFlow kernels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from tfkmeans.sources import InMemory, Source
+
+INIT_METHODS = ("k-means++", "random", "k-means||")
+# k-means++ on a source that is not in memory runs on a sample of this many rows per centre.
+SAMPLE_ROWS_PER_CENTER = 256
+
+
+def greedy_kmeans_plusplus(
+    points: InMemory,
+    n_clusters: int,
+    random_state: np.random.RandomState,
+    n_local_trials: int | None = None,
+) -> np.ndarray:
+    """Greedy k-means++ (Arthur & Vassilvitskii; 2 + ln k trials per step, weighted)."""
+    weights = points.sample_weight
+    n = points.n_rows
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    first = random_state.choice(n, p=weights / weights.sum())
+    chosen = [first]
+    first_row, _ = points.take(np.array([first]))
+    closest = points.sq_distances(first_row)[:, 0].astype(np.float64)
+    potential = closest @ weights
+    for _ in range(1, n_clusters):
+        targets = random_state.uniform(size=n_local_trials) * potential
+        cumulative = np.cumsum(weights * closest)
+        candidates = np.minimum(np.searchsorted(cumulative, targets), n - 1)
+        cand_rows, _ = points.take(candidates)
+        to_candidates = np.minimum(closest[:, None], points.sq_distances(cand_rows))
+        potentials = weights @ to_candidates
+        best = int(np.argmin(potentials))
+        potential = potentials[best]
+        closest = to_candidates[:, best].astype(np.float64)
+        chosen.append(candidates[best])
+    rows, _ = points.take(np.asarray(chosen))
+    return rows
+
+
+def weighted_kmeans_plusplus(
+    rows: np.ndarray,
+    weights: np.ndarray,
+    n_clusters: int,
+    random_state: np.random.RandomState,
+) -> np.ndarray:
+    """k-means++ on a small weighted set of candidate rows (k-means|| second stage)."""
+    candidates = InMemory(rows, sample_weight=weights, dtype=np.float64)
+    distinct = len(np.unique(rows, axis=0))
+    if distinct < n_clusters:
+        # Not enough candidates: pad with the heaviest rows again (callers warn on duplicates).
+        order = np.argsort(-weights, kind="stable")
+        extra = np.resize(order, n_clusters - distinct)
+        unique_rows = np.unique(rows, axis=0)
+        return np.vstack([unique_rows, rows[extra]])
+    return greedy_kmeans_plusplus(candidates, n_clusters, random_state)
+
+
+def kmeans_parallel(
+    source: Source,
+    n_clusters: int,
+    random_state: np.random.RandomState,
+    n_steps: int = 2,
+    oversampling: float = 2.0,
+) -> np.ndarray:
+    """k-means|| (Bahmani et al. 2012): a few passes, then k-means++ on weighted candidates.
+
+    Each pass keeps every row with probability l * d^2(x) / cost, l = oversampling * k.
+    Rows are visited in the Source's fixed order with one uniform draw per row from a
+    generator seeded per pass, so the result does not depend on the chunk size.
+    """
+    first_rows, _ = source.sample(1, random_state)
+    candidates = first_rows
+    for step in range(n_steps):
+        cost = sum(a.sq_distances.astype(np.float64) @ a.weights for a in source.assign(candidates))
+        if cost <= 0:
+            break
+        draws = np.random.RandomState(random_state.randint(2**31 - 1) + step)
+        picked: list[np.ndarray] = []
+        position = 0
+        for chunk in source.assign(candidates):
+            size = len(chunk.labels)
+            u = draws.uniform(size=size)
+            prob = oversampling * n_clusters * chunk.weights * chunk.sq_distances / cost
+            picked.append(position + np.flatnonzero(u < prob))
+            position += size
+        new_positions = np.concatenate(picked) if picked else np.empty(0, np.int64)
+        if len(new_positions):
+            new_rows, _ = source.take(new_positions)
+            candidates = np.vstack([candidates, new_rows])
+    # Weight each candidate by the weight of the rows nearest to it.
+    counts = np.zeros(len(candidates))
+    for chunk in source.assign(candidates):
+        counts += np.bincount(chunk.labels, weights=chunk.weights, minlength=len(candidates))
+    return weighted_kmeans_plusplus(candidates, counts, n_clusters, random_state)
+
+
+def initial_centers(
+    source: Source,
+    n_clusters: int,
+    init: str | np.ndarray | Callable,
+    random_state: np.random.RandomState,
+) -> np.ndarray:
+    """Initial centres (centred coordinates, float64) for one restart."""
+    if isinstance(init, str):
+        if init == "k-means||":
+            return kmeans_parallel(source, n_clusters, random_state)
+        points = source.rows_in_memory()
+        if points is None:
+            m = max(SAMPLE_ROWS_PER_CENTER * n_clusters, n_clusters)
+            rows, weights = source.sample(m, random_state)
+            points = InMemory(rows, sample_weight=weights, dtype=np.float64)
+        if init == "k-means++":
+            return greedy_kmeans_plusplus(points, n_clusters, random_state)
+        rows, _ = points.sample(n_clusters, random_state)
+        return rows
+    if callable(init):
+        raise TypeError("a callable init needs the rows in memory; pass an array instead")
+    return np.asarray(init, dtype=np.float64) - source.origin

@@ -1,0 +1,113 @@
+"""TensorFlow kernels: pure functions of (rows, centres[, weights]).
+
+Every pass walks the rows in fixed-size chunks inside one compiled graph, so
+memory beyond the rows is O(chunk_rows x k) and there is no Python per chunk.
+Distances use the GEMM form ||x||^2 - 2 x.c + ||c||^2 on rows that were
+centred by ``origin`` first, which keeps float32 accurate far from zero.
+Reported distances and inertia come from exact squared differences, never
+from the GEMM expansion, which cancels catastrophically when points sit on
+their centres.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+DEFAULT_CHUNK_ROWS = 8192
+
+
+class PassStats(NamedTuple):
+    """Per-cluster statistics of one pass; they add up across chunks and sources."""
+
+    sums: tf.Tensor  # (k, d) float64, weighted sums of centred rows
+    weights: tf.Tensor  # (k,) float64, total weight per cluster
+    inertia: tf.Tensor  # () float64, sum of weighted squared distances (GEMM form)
+
+
+def _nearest(x: tf.Tensor, centers: tf.Tensor, center_sqnorm: tf.Tensor):
+    """Nearest centre and its squared distance (GEMM form) for a chunk of centred rows."""
+    partial = center_sqnorm[tf.newaxis, :] - 2.0 * tf.matmul(x, centers, transpose_b=True)
+    labels = tf.argmin(partial, axis=1, output_type=tf.int32)
+    row_sqnorm = tf.reduce_sum(tf.square(x), axis=1)
+    min_sq = tf.maximum(tf.reduce_min(partial, axis=1) + row_sqnorm, 0.0)
+    return labels, min_sq
+
+
+def _chunk_bounds(n_rows: tf.Tensor, chunk_rows: int):
+    n_chunks = (n_rows + chunk_rows - 1) // chunk_rows
+    return n_chunks
+
+
+@tf.function(reduce_retracing=True)
+def lloyd_stats(rows, weights, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> PassStats:
+    """Sums, weights and inertia per nearest centre: the E and half the M step of Lloyd."""
+    k = tf.shape(centers)[0]
+    d = tf.shape(centers)[1]
+    n = tf.shape(rows)[0]
+    center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
+    sums = tf.zeros([k, d], tf.float64)
+    totals = tf.zeros([k], tf.float64)
+    inertia = tf.zeros([], tf.float64)
+    for i in tf.range(_chunk_bounds(n, chunk_rows)):
+        start = i * chunk_rows
+        stop = tf.minimum(start + chunk_rows, n)
+        x = rows[start:stop] - origin
+        w = weights[start:stop]
+        labels, min_sq = _nearest(x, centers, center_sqnorm)
+        sums += tf.cast(tf.math.unsorted_segment_sum(x * w[:, tf.newaxis], labels, k), tf.float64)
+        totals += tf.cast(tf.math.unsorted_segment_sum(w, labels, k), tf.float64)
+        inertia += tf.reduce_sum(tf.cast(w * min_sq, tf.float64))
+    return PassStats(sums, totals, inertia)
+
+
+@tf.function(reduce_retracing=True)
+def assign(rows, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS):
+    """Labels and exact squared distances to the nearest centre, row by row."""
+    n = tf.shape(rows)[0]
+    center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
+    labels_out = tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False)
+    dist_out = tf.TensorArray(rows.dtype, size=0, dynamic_size=True, infer_shape=False)
+    for i in tf.range(_chunk_bounds(n, chunk_rows)):
+        start = i * chunk_rows
+        stop = tf.minimum(start + chunk_rows, n)
+        x = rows[start:stop] - origin
+        labels, _ = _nearest(x, centers, center_sqnorm)
+        exact = tf.reduce_sum(tf.square(x - tf.gather(centers, labels)), axis=1)
+        labels_out = labels_out.write(i, labels)
+        dist_out = dist_out.write(i, exact)
+    return labels_out.concat(), dist_out.concat()
+
+
+@tf.function(reduce_retracing=True)
+def sq_distances(rows, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS):
+    """All squared distances (n x m) in GEMM form, clipped at zero; m is small or the output."""
+    n = tf.shape(rows)[0]
+    center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
+    out = tf.TensorArray(rows.dtype, size=0, dynamic_size=True, infer_shape=False)
+    for i in tf.range(_chunk_bounds(n, chunk_rows)):
+        start = i * chunk_rows
+        stop = tf.minimum(start + chunk_rows, n)
+        x = rows[start:stop] - origin
+        row_sqnorm = tf.reduce_sum(tf.square(x), axis=1, keepdims=True)
+        dots = tf.matmul(x, centers, transpose_b=True)
+        out = out.write(i, tf.maximum(row_sqnorm - 2.0 * dots + center_sqnorm[tf.newaxis, :], 0.0))
+    return out.concat()
+
+
+@tf.function(reduce_retracing=True)
+def moments(rows):
+    """Per-feature mean and variance in float64, two-pass for accuracy."""
+    x = tf.cast(rows, tf.float64)
+    mean = tf.reduce_mean(x, axis=0)
+    var = tf.reduce_mean(tf.square(x - mean), axis=0)
+    return mean, var
+
+
+def as_tensor(values, dtype) -> tf.Tensor:
+    """A tensor of ``dtype`` from NumPy or TF input, on the device TF chooses."""
+    if isinstance(values, tf.Tensor) and values.dtype == dtype:
+        return values
+    return tf.convert_to_tensor(np.asarray(values), dtype=dtype)

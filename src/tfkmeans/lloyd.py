@@ -1,0 +1,93 @@
+"""Lloyd's algorithm over any Source: NumPy on the host at k x d scale only.
+
+Per iteration the Source returns per-cluster sums and weights for the current
+centres; the new centres are their ratio. Clusters left empty are repaired as
+scikit-learn does: each takes one of the rows farthest from its centre. The
+loop stops when the squared centre shift falls to ``tol`` (or, for Spark's
+convention, when every centre moves less than ``tol``); labels and inertia
+then come from one final exact assignment, so they always match the centres.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tfkmeans.sources import PartialStats, Source
+
+# A progress callback receives (iteration, inertia, squared centre shift).
+ProgressCallback = Callable[[int, float, float], None]
+
+
+@dataclass(frozen=True)
+class LloydResult:
+    centers: np.ndarray  # centred coordinates, float64
+    n_iter: int
+    inertia_history: list[float]
+
+
+def relocate_empty_clusters(
+    source: Source, centers: np.ndarray, stats: PartialStats
+) -> PartialStats:
+    """Give each empty cluster one of the rows farthest from its centre (scikit-learn's rule)."""
+    empty = np.flatnonzero(stats.weights <= 0)
+    if len(empty) == 0:
+        return stats
+    rows, weights, labels = source.farthest(centers, len(empty))
+    sums, totals = stats.sums.copy(), stats.weights.copy()
+    for cluster, row, weight, old in zip(empty, rows, weights, labels, strict=False):
+        sums[old] -= row * weight
+        totals[old] -= weight
+        sums[cluster] = row * weight
+        totals[cluster] = weight
+    return PartialStats(sums, totals, stats.inertia)
+
+
+def centers_from_stats(stats: PartialStats, previous: np.ndarray) -> np.ndarray:
+    """Weighted means; a cluster with no weight at all keeps its previous centre."""
+    centers = previous.copy()
+    filled = stats.weights > 0
+    centers[filled] = stats.sums[filled] / stats.weights[filled, None]
+    return centers
+
+
+def converged(shift_sq: np.ndarray, tol: float, rule: str) -> bool:
+    """scikit-learn: total squared shift <= tol. Spark: every centre moved <= tol."""
+    if rule == "spark":
+        return bool(np.all(np.sqrt(shift_sq) <= tol))
+    return bool(shift_sq.sum() <= tol)
+
+
+def lloyd(
+    source: Source,
+    centers: np.ndarray,
+    *,
+    max_iter: int,
+    tol: float,
+    tol_rule: str = "sklearn",
+    normalize: Callable[[np.ndarray], np.ndarray] | None = None,
+    on_iteration: ProgressCallback | None = None,
+) -> LloydResult:
+    """Iterate Lloyd's steps from ``centers`` (centred coordinates) until converged.
+
+    ``normalize`` maps updated centres back onto a constraint set (the unit sphere
+    for cosine k-means); it is applied after each update.
+    """
+    centers = np.asarray(centers, dtype=np.float64)
+    history: list[float] = []
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        stats = relocate_empty_clusters(source, centers, source.partial_stats(centers))
+        new_centers = centers_from_stats(stats, centers)
+        if normalize is not None:
+            new_centers = normalize(new_centers)
+        shift_sq = np.sum((new_centers - centers) ** 2, axis=1)
+        centers = new_centers
+        history.append(stats.inertia)
+        if on_iteration is not None:
+            on_iteration(n_iter, stats.inertia, float(shift_sq.sum()))
+        if converged(shift_sq, tol, tol_rule):
+            break
+    return LloydResult(centers, n_iter, history)

@@ -1,0 +1,208 @@
+"""Where rows live. The solver talks to a Source and never touches rows itself.
+
+A Source answers a few questions about its rows, always in *centred*
+coordinates (rows minus ``origin``, the per-feature mean), so that float32
+distances stay accurate far from zero:
+
+- ``n_rows``, ``n_features``, ``dtype``, ``origin``, ``mean_variance``;
+- ``partial_stats(centers)``: per-cluster sums, weights and inertia;
+- ``assign(centers)``: labels and exact squared distances, streamed in row order;
+- ``farthest(centers, m)``: the m rows farthest from their centre (empty-cluster repair);
+- ``sample(m, random_state)``: a seeded sample of rows with their weights;
+- ``rows_in_memory()``: all rows as one tensor when they fit, else ``None``.
+
+Adding a place where data lives means writing a Source, not a new k-means.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from tfkmeans import kernels
+
+
+@dataclass(frozen=True)
+class PartialStats:
+    """Per-cluster statistics of one pass over some rows; they add up."""
+
+    sums: np.ndarray  # (k, d) float64, weighted sums of centred rows
+    weights: np.ndarray  # (k,) float64
+    inertia: float
+
+    def __add__(self, other: PartialStats) -> PartialStats:
+        return PartialStats(
+            self.sums + other.sums, self.weights + other.weights, self.inertia + other.inertia
+        )
+
+
+@dataclass(frozen=True)
+class Assigned:
+    """Labels of a run of consecutive rows, with exact squared distances and weights."""
+
+    labels: np.ndarray  # (m,) int32
+    sq_distances: np.ndarray  # (m,) exact, unweighted
+    weights: np.ndarray  # (m,)
+
+
+def representable(origin: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``origin`` rounded to ``dtype`` and widened back to float64."""
+    return np.asarray(origin, dtype=dtype).astype(np.float64)
+
+
+class Source(abc.ABC):
+    """Rows somewhere, seen through centred coordinates."""
+
+    dtype: np.dtype
+    n_features: int
+
+    @property
+    @abc.abstractmethod
+    def n_rows(self) -> int: ...
+
+    @property
+    @abc.abstractmethod
+    def origin(self) -> np.ndarray:
+        """Per-feature mean, float64 but exactly representable in ``dtype``.
+
+        Centres passed in and rows handed out are relative to it. Rounding it to
+        the row dtype makes ``row - origin`` exact in the kernels, so centred rows
+        and centred centres agree to the last bit.
+        """
+
+    @property
+    @abc.abstractmethod
+    def mean_variance(self) -> float:
+        """Mean over features of the (unweighted) variance: scikit-learn's scale for ``tol``."""
+
+    @property
+    def total_weight(self) -> float:
+        """Sum of sample weights."""
+        return float(self.n_rows)
+
+    @abc.abstractmethod
+    def partial_stats(self, centers: np.ndarray) -> PartialStats: ...
+
+    @abc.abstractmethod
+    def assign(self, centers: np.ndarray) -> Iterator[Assigned]: ...
+
+    @abc.abstractmethod
+    def sample(self, m: int, random_state: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+        """Up to m distinct rows (centred, float64) and their weights, drawn by weight."""
+
+    def rows_in_memory(self) -> InMemory | None:
+        """Self when every row is one tensor; file and Spark sources answer None."""
+        return None
+
+    def farthest(self, centers: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The m rows farthest from their nearest centre: (rows, weights, labels).
+
+        Generic over ``assign`` plus a bounded heap, so every Source gets it for free.
+        """
+        best_d = np.empty(0)
+        best_pos = np.empty(0, dtype=np.int64)
+        best_lab = np.empty(0, dtype=np.int32)
+        offset = 0
+        for chunk in self.assign(centers):
+            cand_d = np.concatenate([best_d, chunk.sq_distances.astype(np.float64)])
+            cand_pos = np.concatenate([best_pos, offset + np.arange(len(chunk.labels))])
+            cand_lab = np.concatenate([best_lab, chunk.labels])
+            keep = np.argsort(-cand_d, kind="stable")[:m]
+            best_d, best_pos, best_lab = cand_d[keep], cand_pos[keep], cand_lab[keep]
+            offset += len(chunk.labels)
+        rows, weights = self.take(best_pos)
+        return rows, weights, best_lab
+
+    def take(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows (centred, float64) and weights at the given row positions."""
+        raise NotImplementedError(f"{type(self).__name__} cannot fetch rows by position")
+
+
+class InMemory(Source):
+    """All rows as one TensorFlow tensor on the device TensorFlow picks (a GPU if present)."""
+
+    def __init__(
+        self,
+        X,
+        sample_weight=None,
+        *,
+        dtype=None,
+        chunk_rows: int = kernels.DEFAULT_CHUNK_ROWS,
+    ) -> None:
+        array = X.numpy() if isinstance(X, tf.Tensor) else X
+        self.dtype = np.dtype(dtype or array.dtype)
+        self.rows = kernels.as_tensor(array, self.dtype)
+        self.n_features = int(self.rows.shape[1])
+        self._n_rows = int(self.rows.shape[0])
+        self.weighted = sample_weight is not None
+        weights = np.ones(self._n_rows) if sample_weight is None else np.asarray(sample_weight)
+        self.sample_weight = weights.astype(np.float64)
+        self.weights = kernels.as_tensor(weights, self.dtype)
+        self.chunk_rows = int(chunk_rows)
+        self._moments: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return self._n_rows
+
+    def _moments_once(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._moments is None:
+            mean, var = kernels.moments(self.rows)
+            self._moments = (representable(mean.numpy(), self.dtype), var.numpy())
+        return self._moments
+
+    @property
+    def origin(self) -> np.ndarray:
+        return self._moments_once()[0]
+
+    @property
+    def mean_variance(self) -> float:
+        return float(np.mean(self._moments_once()[1]))
+
+    @property
+    def total_weight(self) -> float:
+        return float(self.sample_weight.sum())
+
+    def _tensor(self, values: np.ndarray) -> tf.Tensor:
+        return tf.constant(np.asarray(values, dtype=self.dtype))
+
+    def partial_stats(self, centers: np.ndarray) -> PartialStats:
+        stats = kernels.lloyd_stats(
+            self.rows,
+            self.weights,
+            self._tensor(self.origin),
+            self._tensor(centers),
+            self.chunk_rows,
+        )
+        return PartialStats(stats.sums.numpy(), stats.weights.numpy(), float(stats.inertia))
+
+    def assign(self, centers: np.ndarray) -> Iterator[Assigned]:
+        labels, sq = kernels.assign(
+            self.rows, self._tensor(self.origin), self._tensor(centers), self.chunk_rows
+        )
+        yield Assigned(labels.numpy(), sq.numpy(), self.sample_weight)
+
+    def sq_distances(self, centers: np.ndarray) -> np.ndarray:
+        """All squared distances to ``centers`` (n x m), for k-means++ and transform."""
+        out = kernels.sq_distances(
+            self.rows, self._tensor(self.origin), self._tensor(centers), self.chunk_rows
+        )
+        return out.numpy()
+
+    def take(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        positions = np.asarray(positions, dtype=np.int64)
+        rows = tf.gather(self.rows, positions).numpy().astype(np.float64) - self.origin
+        return rows, self.sample_weight[positions]
+
+    def sample(self, m: int, random_state: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+        m = min(m, self.n_rows)
+        p = self.sample_weight / self.sample_weight.sum()
+        positions = random_state.choice(self.n_rows, size=m, replace=False, p=p)
+        return self.take(positions)
+
+    def rows_in_memory(self) -> InMemory:
+        return self

@@ -1,0 +1,87 @@
+"""Input checks and conversion: one clear sentence for every user mistake."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import tensorflow as tf
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+from tfkmeans.sources import InMemory, Source
+
+
+def compute_dtype(dtype: np.dtype) -> np.dtype:
+    """float64 stays float64; everything else is computed in float32."""
+    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
+
+
+def to_numpy_if_tensor(X):
+    """TensorFlow tensors become NumPy arrays; anything else is returned unchanged."""
+    if isinstance(X, (tf.Tensor, tf.Variable)):
+        return X.numpy()
+    return X
+
+
+def check_rows(estimator, X, *, reset: bool) -> np.ndarray:
+    """A finite 2-D float array (float64 kept, other dtypes become float32)."""
+    X = to_numpy_if_tensor(X)
+    X = validate_data(
+        estimator,
+        X,
+        reset=reset,
+        accept_sparse=False,
+        dtype="numeric",
+        order="C",
+        ensure_min_samples=1,
+    )
+    return X.astype(compute_dtype(X.dtype), copy=False)
+
+
+def check_weights(sample_weight, X: np.ndarray) -> np.ndarray | None:
+    """Non-negative, finite, one per row, and not all zero; None stays None."""
+    if sample_weight is None:
+        return None
+    sample_weight = to_numpy_if_tensor(sample_weight)
+    weights = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if weights.sum() <= 0:
+        raise ValueError("sample_weight sums to zero: at least one row needs a positive weight.")
+    return weights
+
+
+def check_n_clusters(n_clusters: int, n_rows: int) -> None:
+    if n_rows < n_clusters:
+        raise ValueError(f"n_samples={n_rows} should be >= n_clusters={n_clusters}.")
+
+
+def check_init_array(init, n_clusters: int, n_features: int) -> np.ndarray:
+    init = np.asarray(to_numpy_if_tensor(init), dtype=np.float64)
+    if init.shape != (n_clusters, n_features):
+        raise ValueError(
+            f"The shape of the initial centers {init.shape} does not match "
+            f"(n_clusters, n_features) = ({n_clusters}, {n_features})."
+        )
+    if not np.all(np.isfinite(init)):
+        raise ValueError("The initial centers contain NaN or infinity.")
+    return init
+
+
+def check_positive_int(value, name: str) -> int:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def in_memory_source(
+    estimator, X, sample_weight=None, *, reset: bool, chunk_rows: int
+) -> tuple[InMemory, np.ndarray]:
+    """Validated rows as an InMemory source, and the validated array itself."""
+    rows = check_rows(estimator, X, reset=reset)
+    weights = check_weights(sample_weight, rows)
+    return InMemory(rows, weights, chunk_rows=chunk_rows), rows
+
+
+def is_source(X) -> bool:
+    return isinstance(X, Source)
