@@ -71,7 +71,9 @@ def test_float32_far_from_origin_stays_accurate():
 
 def test_inertia_is_never_zero_when_truth_is_tiny_positive():
     base = np.array([[1e3, -1e3]], dtype=np.float32)
-    X = np.repeat(base, 4, axis=0) + np.array([[0, 0], [1e-3, 0], [0, 1e-3], [1e-3, 1e-3]], np.float32)
+    X = np.repeat(base, 4, axis=0) + np.array(
+        [[0, 0], [1e-3, 0], [0, 1e-3], [1e-3, 1e-3]], np.float32
+    )
     km = KMeans(1, n_init=1).fit(X)
     truth = np.sum((X.astype(np.float64) - km.cluster_centers_.astype(np.float64)) ** 2)
     assert km.inertia_ > 0

@@ -29,10 +29,9 @@ from tfkmeans.lloyd import lloyd
 from tfkmeans.progress import IterationReporter
 from tfkmeans.sources import InMemory, Source
 from tfkmeans.validation import (
+    as_source,
     check_init_array,
     check_n_clusters,
-    check_rows,
-    in_memory_source,
 )
 
 # labels_ is kept after fitting a Source only up to this many rows (4 bytes each).
@@ -109,14 +108,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         return n_init
 
     def _source_for_fit(self, X, sample_weight) -> tuple[Source, np.ndarray | None]:
-        if isinstance(X, Source):
-            if sample_weight is not None:
-                raise ValueError("sample_weight cannot be given with a Source: weight its rows")
-            self.n_features_in_ = X.n_features
-            if hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-            return X, None
-        return in_memory_source(self, X, sample_weight, reset=True, chunk_rows=self._chunk_rows)
+        return as_source(self, X, sample_weight, reset=True, chunk_rows=self._chunk_rows)
 
     def _init_centers(self, source: Source, rows, random_state) -> np.ndarray:
         init = self.init
@@ -186,16 +178,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
 
     def _source_for_predict(self, X, sample_weight=None) -> Source:
         check_is_fitted(self)
-        if isinstance(X, Source):
-            if X.n_features != self.n_features_in_:
-                raise ValueError(
-                    f"X has {X.n_features} features, but {type(self).__name__} is expecting "
-                    f"{self.n_features_in_} features as input."
-                )
-            return X
-        source, _ = in_memory_source(
-            self, X, sample_weight, reset=False, chunk_rows=self._chunk_rows
-        )
+        source, _ = as_source(self, X, sample_weight, reset=False, chunk_rows=self._chunk_rows)
         return source
 
     def _centers_for(self, source: Source) -> np.ndarray:
@@ -252,4 +235,4 @@ def final_assignment(source: Source, centers: np.ndarray, keep_labels: bool):
     return (np.concatenate(labels) if keep_labels else None), inertia
 
 
-__all__ = ["KMeans", "check_rows"]
+__all__ = ["KMeans", "final_assignment"]

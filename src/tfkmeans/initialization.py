@@ -77,33 +77,19 @@ def kmeans_parallel(
 ) -> np.ndarray:
     """k-means|| (Bahmani et al. 2012): a few passes, then k-means++ on weighted candidates.
 
-    Each pass keeps every row with probability l * d^2(x) / cost, l = oversampling * k.
-    Rows are visited in the Source's fixed order with one uniform draw per row from a
-    generator seeded per pass, so the result does not depend on the chunk size.
+    Each pass keeps every row with probability l * w * d^2(x) / cost, l = oversampling * k,
+    through the Source's ``cost`` / ``oversample`` / ``weight_per_center`` primitives,
+    which a distributed Source runs where its rows are.
     """
-    first_rows, _ = source.sample(1, random_state)
-    candidates = first_rows
-    for step in range(n_steps):
-        cost = sum(a.sq_distances.astype(np.float64) @ a.weights for a in source.assign(candidates))
+    candidates, _ = source.sample(1, random_state)
+    for _ in range(n_steps):
+        cost = source.cost(candidates)
         if cost <= 0:
             break
-        draws = np.random.RandomState(random_state.randint(2**31 - 1) + step)
-        picked: list[np.ndarray] = []
-        position = 0
-        for chunk in source.assign(candidates):
-            size = len(chunk.labels)
-            u = draws.uniform(size=size)
-            prob = oversampling * n_clusters * chunk.weights * chunk.sq_distances / cost
-            picked.append(position + np.flatnonzero(u < prob))
-            position += size
-        new_positions = np.concatenate(picked) if picked else np.empty(0, np.int64)
-        if len(new_positions):
-            new_rows, _ = source.take(new_positions)
-            candidates = np.vstack([candidates, new_rows])
-    # Weight each candidate by the weight of the rows nearest to it.
-    counts = np.zeros(len(candidates))
-    for chunk in source.assign(candidates):
-        counts += np.bincount(chunk.labels, weights=chunk.weights, minlength=len(candidates))
+        seed = random_state.randint(2**31 - 1)
+        new_rows = source.oversample(candidates, oversampling * n_clusters, cost, seed)
+        candidates = np.vstack([candidates, new_rows])
+    counts = source.weight_per_center(candidates)
     return weighted_kmeans_plusplus(candidates, counts, n_clusters, random_state)
 
 

@@ -121,6 +121,38 @@ class Source(abc.ABC):
         """Rows (centred, float64) and weights at the given row positions."""
         raise NotImplementedError(f"{type(self).__name__} cannot fetch rows by position")
 
+    # -- k-means|| primitives: generic over assign/take; a distributed Source overrides them.
+
+    def cost(self, centers: np.ndarray) -> float:
+        """Weighted sum of exact squared distances to the nearest of ``centers``."""
+        return float(
+            sum(a.sq_distances.astype(np.float64) @ a.weights for a in self.assign(centers))
+        )
+
+    def oversample(self, centers: np.ndarray, factor: float, cost: float, seed: int) -> np.ndarray:
+        """Rows kept independently with probability min(1, factor * w * d^2(x) / cost).
+
+        One uniform draw per row, in row order, from a generator seeded by ``seed``:
+        the pick does not depend on how rows are chunked.
+        """
+        draws = np.random.RandomState(seed)
+        picked, position = [], 0
+        for chunk in self.assign(centers):
+            size = len(chunk.labels)
+            u = draws.uniform(size=size)
+            prob = factor * chunk.weights * chunk.sq_distances / cost
+            picked.append(position + np.flatnonzero(u < prob))
+            position += size
+        positions = np.concatenate(picked) if picked else np.empty(0, np.int64)
+        return self.take(positions)[0] if len(positions) else np.empty((0, self.n_features))
+
+    def weight_per_center(self, centers: np.ndarray) -> np.ndarray:
+        """Total weight of the rows nearest to each centre."""
+        totals = np.zeros(len(centers))
+        for chunk in self.assign(centers):
+            totals += np.bincount(chunk.labels, weights=chunk.weights, minlength=len(centers))
+        return totals
+
 
 class InMemory(Source):
     """All rows as one TensorFlow tensor on the device TensorFlow picks (a GPU if present)."""

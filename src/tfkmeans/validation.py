@@ -83,5 +83,24 @@ def in_memory_source(
     return InMemory(rows, weights, chunk_rows=chunk_rows), rows
 
 
-def is_source(X) -> bool:
-    return isinstance(X, Source)
+def as_source(
+    estimator, X, sample_weight=None, *, reset: bool, chunk_rows: int
+) -> tuple[Source, np.ndarray | None]:
+    """Any supported input as a Source, plus the validated array when X is in memory.
+
+    The one place that decides what ``fit``, ``predict`` and ``score`` accept.
+    """
+    if isinstance(X, Source):
+        if sample_weight is not None:
+            raise ValueError("sample_weight cannot be given with a Source: weight its rows instead")
+        if reset:
+            estimator.n_features_in_ = X.n_features
+            if hasattr(estimator, "feature_names_in_"):
+                del estimator.feature_names_in_
+        elif X.n_features != estimator.n_features_in_:
+            raise ValueError(
+                f"X has {X.n_features} features, but {type(estimator).__name__} is expecting "
+                f"{estimator.n_features_in_} features as input."
+            )
+        return X, None
+    return in_memory_source(estimator, X, sample_weight, reset=reset, chunk_rows=chunk_rows)
