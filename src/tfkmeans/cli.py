@@ -9,6 +9,24 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with native stderr muted: its start-up notes (no CUDA driver,
+    CPU features) are printed before logging is configured and would bury our messages.
+    Muting stops at the first op, which is when devices are set up.
+    If the import fails, what it printed is shown after all."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            import tensorflow
+
+            tensorflow.constant(0)  # device set-up prints its notes on first use
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 class UserError(Exception):
     """A mistake in the command line or its inputs; printed as one line."""
 
@@ -35,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _import_tensorflow_quietly()
     try:
         return args.run(args)
     except (UserError, ValueError, TypeError, FileNotFoundError, PermissionError) as exc:

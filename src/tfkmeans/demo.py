@@ -23,6 +23,8 @@ def run_demo(
     out_dir: str | Path, seed: int = SEED, max_iter: int = 100, tol: float = 1e-4, stream=None
 ):
     """Runs the tutorial and writes its four plots; returns the per-iteration history."""
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be at least 1, got {max_iter}")
     stream = stream or sys.stdout
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -57,8 +57,10 @@ def lloyd_stats(rows, weights, origin, centers, chunk_rows: int = DEFAULT_CHUNK_
         x = rows[start:stop] - origin
         w = weights[start:stop]
         labels, min_sq = _nearest(x, centers, center_sqnorm)
-        sums += tf.cast(tf.math.unsorted_segment_sum(x * w[:, tf.newaxis], labels, k), tf.float64)
-        totals += tf.cast(tf.math.unsorted_segment_sum(w, labels, k), tf.float64)
+        chunk_sums = tf.math.unsorted_segment_sum(x * w[:, tf.newaxis], labels, k)
+        chunk_totals = tf.math.unsorted_segment_sum(w, labels, k)
+        sums += tf.ensure_shape(tf.cast(chunk_sums, tf.float64), sums.shape)
+        totals += tf.ensure_shape(tf.cast(chunk_totals, tf.float64), totals.shape)
         inertia += tf.reduce_sum(tf.cast(w * min_sq, tf.float64))
     return PassStats(sums, totals, inertia)
 

@@ -26,16 +26,31 @@ def to_numpy_if_tensor(X):
 def check_rows(estimator, X, *, reset: bool) -> np.ndarray:
     """A finite 2-D float array (float64 kept, other dtypes become float32)."""
     X = to_numpy_if_tensor(X)
-    X = validate_data(
-        estimator,
-        X,
-        reset=reset,
-        accept_sparse=False,
-        dtype="numeric",
-        order="C",
-        ensure_min_samples=1,
-    )
+    try:
+        X = validate_data(
+            estimator,
+            X,
+            reset=reset,
+            accept_sparse=False,
+            dtype="numeric",
+            order="C",
+            ensure_min_samples=1,
+        )
+    except ValueError as exc:
+        raise ValueError(one_line(exc, X)) from None
     return X.astype(compute_dtype(X.dtype), copy=False)
+
+
+def one_line(exc: Exception, X=None) -> str:
+    """scikit-learn's message cut to its first line (its advice and array dumps dropped)."""
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    first = lines[0]
+    if first.endswith(":"):
+        shape = getattr(X, "shape", None)
+        first = first[:-1] + (f" (X has shape {shape})." if shape is not None else ".")
+        advice = [line for line in lines if line.startswith("Reshape your data")]
+        first += (" " + advice[0]) if advice else ""
+    return first
 
 
 def check_weights(sample_weight, X: np.ndarray) -> np.ndarray | None:
