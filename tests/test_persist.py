@@ -71,6 +71,17 @@ def test_interrupted_write_keeps_old_file(fitted, tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["model.tfkm"]
 
 
+def test_saved_file_has_normal_permissions(fitted, tmp_path):
+    import os
+
+    km, _ = fitted
+    path = tmp_path / "model.tfkm"
+    km.save(path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_truncated_file(fitted, tmp_path):
     km, _ = fitted
     path = tmp_path / "model.tfkm"
