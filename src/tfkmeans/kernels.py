@@ -41,28 +41,80 @@ def _chunk_bounds(n_rows: tf.Tensor, chunk_rows: int):
     return n_chunks
 
 
+def _stats_body(x, w, centers, center_sqnorm, k):
+    """Sums, weights and GEMM-form inertia of one chunk of centred rows."""
+    labels, min_sq = _nearest(x, centers, center_sqnorm)
+    sums = tf.math.unsorted_segment_sum(x * w[:, tf.newaxis], labels, k)
+    totals = tf.math.unsorted_segment_sum(w, labels, k)
+    inertia = tf.reduce_sum(tf.cast(w * min_sq, tf.float64))
+    return tf.cast(sums, tf.float64), tf.cast(totals, tf.float64), inertia
+
+
 @tf.function(reduce_retracing=True)
-def lloyd_stats(rows, weights, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> PassStats:
-    """Sums, weights and inertia per nearest centre: the E and half the M step of Lloyd."""
+def _lloyd_stats_dynamic(rows, weights, origin, centers, chunk_rows: int) -> PassStats:
+    """Any number of rows; shapes stay dynamic so small inputs never recompile."""
     k = tf.shape(centers)[0]
-    d = tf.shape(centers)[1]
     n = tf.shape(rows)[0]
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
-    sums = tf.zeros([k, d], tf.float64)
-    totals = tf.zeros([k], tf.float64)
+    sums = tf.zeros_like(centers, tf.float64)
+    totals = tf.zeros_like(centers[:, 0], tf.float64)
     inertia = tf.zeros([], tf.float64)
     for i in tf.range(_chunk_bounds(n, chunk_rows)):
         start = i * chunk_rows
         stop = tf.minimum(start + chunk_rows, n)
         x = rows[start:stop] - origin
-        w = weights[start:stop]
-        labels, min_sq = _nearest(x, centers, center_sqnorm)
-        chunk_sums = tf.math.unsorted_segment_sum(x * w[:, tf.newaxis], labels, k)
-        chunk_totals = tf.math.unsorted_segment_sum(w, labels, k)
-        sums += tf.ensure_shape(tf.cast(chunk_sums, tf.float64), sums.shape)
-        totals += tf.ensure_shape(tf.cast(chunk_totals, tf.float64), totals.shape)
-        inertia += tf.reduce_sum(tf.cast(w * min_sq, tf.float64))
+        chunk_sums, chunk_totals, chunk_inertia = _stats_body(
+            x, weights[start:stop], centers, center_sqnorm, k
+        )
+        sums += tf.ensure_shape(chunk_sums, sums.shape)
+        totals += tf.ensure_shape(chunk_totals, totals.shape)
+        inertia += chunk_inertia
     return PassStats(sums, totals, inertia)
+
+
+@tf.function(jit_compile=True)
+def _lloyd_stats_full_chunks(rows, weights, origin, centers, n_chunks: int, chunk_rows: int):
+    """The first n_chunks * chunk_rows rows, XLA-compiled with static chunk shapes.
+
+    XLA fuses the distance epilogue, argmin and the per-cluster scatter; it needs
+    static shapes, so the tail that does not fill a chunk is left to the caller.
+    """
+    k = centers.shape[0]
+    d = centers.shape[1]
+    center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
+    sums = tf.zeros([k, d], tf.float64)
+    totals = tf.zeros([k], tf.float64)
+    inertia = tf.zeros([], tf.float64)
+    for i in tf.range(n_chunks):
+        x = tf.slice(rows, [i * chunk_rows, 0], [chunk_rows, d]) - origin
+        w = tf.slice(weights, [i * chunk_rows], [chunk_rows])
+        chunk_sums, chunk_totals, chunk_inertia = _stats_body(x, w, centers, center_sqnorm, k)
+        sums += chunk_sums
+        totals += chunk_totals
+        inertia += chunk_inertia
+    return PassStats(sums, totals, inertia)
+
+
+# Below this many full-chunk rows, compiling with XLA costs more than it saves.
+XLA_MIN_ROWS = 65536
+
+
+def lloyd_stats(rows, weights, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> PassStats:
+    """Sums, weights and inertia per nearest centre: the E and half the M step of Lloyd.
+
+    Large inputs run their full chunks in one XLA-compiled call and the tail in a
+    dynamic-shape call; small inputs (and unknown shapes) use the dynamic call only.
+    """
+    n = rows.shape[0]
+    n_chunks = (n // chunk_rows) if n is not None else 0
+    if n_chunks * chunk_rows < XLA_MIN_ROWS:
+        return _lloyd_stats_dynamic(rows, weights, origin, centers, chunk_rows)
+    stats = _lloyd_stats_full_chunks(rows, weights, origin, centers, n_chunks, chunk_rows)
+    done = n_chunks * chunk_rows
+    if done == n:
+        return stats
+    tail = _lloyd_stats_dynamic(rows[done:], weights[done:], origin, centers, chunk_rows)
+    return PassStats(*(a + b for a, b in zip(stats, tail, strict=True)))
 
 
 @tf.function(reduce_retracing=True)
