@@ -12,6 +12,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import tensorflow as tf
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -20,12 +21,15 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from tfkmeans import kernels, persist
+from tfkmeans.gradient import OPTIMIZERS, default_learning_rate, gradient_descent, make_optimizer
 from tfkmeans.initialization import initial_centers
 from tfkmeans.lloyd import lloyd
+from tfkmeans.minibatch import MiniBatchState, minibatch
+from tfkmeans.minibatch import step as minibatch_step
 from tfkmeans.progress import IterationReporter
 from tfkmeans.sources import InMemory, Source
 from tfkmeans.validation import (
@@ -36,6 +40,8 @@ from tfkmeans.validation import (
 
 # labels_ is kept after fitting a Source only up to this many rows (4 bytes each).
 MAX_ROWS_FOR_LABELS = 50_000_000
+# Rows per mini-batch when batch_size is not set (scikit-learn's MiniBatchKMeans default).
+MINIBATCH_SIZE = 1024
 
 
 class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
@@ -44,9 +50,27 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     Parameters match ``sklearn.cluster.KMeans``: ``tol`` is relative to the
     mean per-feature variance and compared with the total squared centre
     shift; ``n_init="auto"`` runs one k-means++ start or ten random ones.
-    ``batch_size`` is the number of rows per kernel chunk (memory beyond X is
-    O(batch_size x n_clusters)). float64 input is computed and returned in
-    float64, everything else in float32.
+    float64 input is computed and returned in float64, everything else in float32.
+
+    ``algorithm``:
+      - ``"lloyd"``: Lloyd's iterations (the first tutorial) to convergence.
+      - ``"gradient"``: the objective sum_i w_i min_k ||x_i - c_k||^2 minimised by
+        ``optimizer`` ("sgd", "adam" or a Keras optimizer instance) with
+        ``learning_rate`` (None: 1 / (2 * total weight) for sgd, 0.05 x the data's
+        standard deviation for adam); ``tol`` is then the relative change of the
+        objective between steps; ``objective_history_`` holds it per step.
+      - ``"minibatch"``: Sculley's mini-batch k-means, as scikit-learn's
+        MiniBatchKMeans: ``batch_size`` rows per step (default 1024), ``max_iter``
+        epochs, early stop after ``max_no_improvement`` steps without a better
+        smoothed inertia (``tol`` is not used), ``reassignment_ratio`` for starved centres, init on
+        ``init_size`` rows (default 3 x batch_size); ``partial_fit`` feeds a stream.
+
+    ``metric="cosine"`` is spherical k-means: rows and centres on the unit sphere,
+    centres renormalised after every update (Spark's ``distanceMeasure="cosine"``);
+    ``inertia_``, ``score`` and ``transform`` then use the cosine distance 1 - cos.
+
+    ``batch_size`` is also the number of rows per kernel chunk for the other
+    algorithms (default 8192): memory beyond X is O(batch_size x n_clusters).
     """
 
     _parameter_constraints: dict = {
@@ -55,10 +79,16 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "algorithm": [StrOptions({"lloyd"})],
+        "algorithm": [StrOptions({"lloyd", "gradient", "minibatch"})],
+        "metric": [StrOptions({"euclidean", "cosine"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
+        "optimizer": [StrOptions(set(OPTIMIZERS)), HasMethods(["apply_gradients"])],
+        "learning_rate": [None, Interval(Real, 0, None, closed="neither")],
+        "max_no_improvement": [None, Interval(Integral, 0, None, closed="left")],
+        "reassignment_ratio": [Interval(Real, 0, None, closed="left")],
+        "init_size": [None, Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -70,9 +100,15 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         max_iter: int = 300,
         tol: float = 1e-4,
         algorithm: str = "lloyd",
+        metric: str = "euclidean",
         random_state=None,
         verbose=False,
         batch_size: int | None = None,
+        optimizer="sgd",
+        learning_rate: float | None = None,
+        max_no_improvement: int | None = 10,
+        reassignment_ratio: float = 0.01,
+        init_size: int | None = None,
     ) -> None:
         self.n_clusters = n_clusters
         self.init = init
@@ -80,15 +116,44 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         self.max_iter = max_iter
         self.tol = tol
         self.algorithm = algorithm
+        self.metric = metric
         self.random_state = random_state
         self.verbose = verbose
         self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.max_no_improvement = max_no_improvement
+        self.reassignment_ratio = reassignment_ratio
+        self.init_size = init_size
 
     # -- fitting -----------------------------------------------------------------------------
 
     @property
     def _chunk_rows(self) -> int:
+        if self.algorithm == "minibatch":
+            return kernels.DEFAULT_CHUNK_ROWS
         return self.batch_size or kernels.DEFAULT_CHUNK_ROWS
+
+    @property
+    def _minibatch_size(self) -> int:
+        return self.batch_size or MINIBATCH_SIZE
+
+    @property
+    def _cosine(self) -> bool:
+        return self.metric == "cosine"
+
+    def _normalizer(self, source: Source):
+        """Maps centred centres back onto the unit sphere in user coordinates (cosine only)."""
+        if not self._cosine:
+            return None
+        origin = source.origin
+
+        def to_sphere(centers: np.ndarray) -> np.ndarray:
+            user = centers + origin
+            norms = np.linalg.norm(user, axis=1, keepdims=True)
+            return np.where(norms > 0, user / np.maximum(norms, 1e-300), user) - origin
+
+        return to_sphere
 
     def _n_init(self) -> int:
         if self.n_init != "auto":
@@ -108,9 +173,21 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         return n_init
 
     def _source_for_fit(self, X, sample_weight) -> tuple[Source, np.ndarray | None]:
-        return as_source(self, X, sample_weight, reset=True, chunk_rows=self._chunk_rows)
+        return as_source(
+            self, X, sample_weight, reset=True, chunk_rows=self._chunk_rows, unit=self._cosine
+        )
 
     def _init_centers(self, source: Source, rows, random_state) -> np.ndarray:
+        if self.algorithm == "minibatch" and isinstance(self.init, str):
+            # As MiniBatchKMeans: initialise on a sample of init_size rows.
+            init_size = min(self.init_size or 3 * self._minibatch_size, source.n_rows)
+            init_size = max(init_size, self.n_clusters)
+            if init_size < source.n_rows:
+                sample, weights = source.sample(init_size, random_state)
+                points = InMemory(sample, sample_weight=weights, dtype=np.float64)
+                points._moments = (np.zeros(source.n_features), np.ones(source.n_features))
+                centers = initial_centers(points, self.n_clusters, self.init, random_state)
+                return self._project(source, centers)
         init = self.init
         if callable(init):
             if rows is None:
@@ -119,22 +196,72 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             init = check_init_array(init, self.n_clusters, source.n_features)
         elif not isinstance(init, str):
             init = check_init_array(init, self.n_clusters, source.n_features)
-        return initial_centers(source, self.n_clusters, init, random_state)
+        centers = initial_centers(source, self.n_clusters, init, random_state)
+        return self._project(source, centers)
 
-    def _run(self, source: Source, centers, reporter: IterationReporter):
-        """One restart of the selected algorithm; returns (centres, n_iter)."""
+    def _best_start(self, source: Source, starts: list[np.ndarray], random_state) -> np.ndarray:
+        """The initial centres with the lowest inertia on a validation sample."""
+        size = min(self.init_size or 3 * self._minibatch_size, source.n_rows)
+        sample, weights = source.sample(size, random_state)
+        points = InMemory(sample, sample_weight=weights, dtype=np.float64)
+        scores = [final_assignment(points, c - points.origin, False)[1] for c in starts]
+        return starts[int(np.argmin(scores))]
+
+    def _project(self, source: Source, centers: np.ndarray) -> np.ndarray:
+        normalize = self._normalizer(source)
+        return centers if normalize is None else normalize(centers)
+
+    def _run(self, source: Source, centers, reporter: IterationReporter, random_state):
+        """One restart of the selected algorithm: (centres, n_iter, objective per step)."""
+        normalize = self._normalizer(source)
+        if self.algorithm == "gradient":
+            result = gradient_descent(
+                source,
+                centers,
+                optimizer=self.optimizer,
+                learning_rate=self.learning_rate or default_learning_rate(self.optimizer, source),
+                max_iter=self.max_iter,
+                tol=self.tol,
+                normalize=normalize,
+                on_iteration=reporter,
+            )
+            return result.centers, result.n_iter, result.objective_history
+        if self.algorithm == "minibatch":
+            result = minibatch(
+                source.batches(self._minibatch_size, random_state),
+                source.origin,
+                centers,
+                n_rows=source.n_rows,
+                batch_size=self._minibatch_size,
+                max_iter=self.max_iter,
+                max_no_improvement=self.max_no_improvement or 0,
+                reassignment_ratio=self.reassignment_ratio,
+                random_state=random_state,
+                normalize=normalize,
+                on_iteration=reporter,
+            )
+            self._counts = result.counts
+            self.n_steps_ = result.n_steps
+            return result.centers, result.n_iter, result.history
         result = lloyd(
             source,
             centers,
             max_iter=self.max_iter,
             tol=self.tol * source.mean_variance,
+            normalize=normalize,
             on_iteration=reporter,
         )
-        return result.centers, result.n_iter
+        return result.centers, result.n_iter, result.inertia_history
+
+    def _check_algorithm_params(self) -> None:
+        if self.algorithm == "gradient":
+            make_optimizer(self.optimizer, self.learning_rate or 1.0)
 
     def fit(self, X, y=None, sample_weight=None):
         """Compute k-means clustering; ``X`` is array-like, a tensor or a tfkmeans Source."""
         self._validate_params()
+        self._check_algorithm_params()
+        self._stream = self._random_state = None  # a later partial_fit starts from this fit
         source, rows = self._source_for_fit(X, sample_weight)
         check_n_clusters(self.n_clusters, source.n_rows)
         random_state = check_random_state(self.random_state)
@@ -142,19 +269,23 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         reporter = IterationReporter(self.algorithm, self.verbose)
         keep_labels = source.n_rows <= MAX_ROWS_FOR_LABELS
         best = None
-        for run in range(n_init):
-            centers = self._init_centers(source, rows, random_state)
-            reporter.start(run + 1, n_init)
-            centers, n_iter = self._run(source, centers, reporter)
+        starts = [self._init_centers(source, rows, random_state) for _ in range(n_init)]
+        if self.algorithm == "minibatch" and n_init > 1:
+            # As MiniBatchKMeans: only the start that scores best on a sample is run.
+            starts = [self._best_start(source, starts, random_state)]
+        for run, centers in enumerate(starts):
+            reporter.start(run + 1, len(starts))
+            centers, n_iter, history = self._run(source, centers, reporter, random_state)
             # Round to the output dtype first, so labels_ and inertia_ describe the
             # centres the user gets back.
             centers = (centers + source.origin).astype(source.dtype).astype(np.float64)
             centers -= source.origin
-            labels, inertia = final_assignment(source, centers, keep_labels)
+            labels, inertia = self._assign(source, centers, keep_labels)
             reporter.finish(inertia)
             if best is None or inertia < best[2]:
-                best = (centers, labels, inertia, n_iter)
-        centers, labels, inertia, n_iter = best
+                best = (centers, labels, inertia, n_iter, history)
+        centers, labels, inertia, n_iter, history = best
+        self.objective_history_ = np.asarray(history, dtype=np.float64)
         self.cluster_centers_ = (centers + source.origin).astype(source.dtype)
         self._n_features_out = self.n_clusters
         if labels is not None:
@@ -174,11 +305,77 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def fit_predict(self, X, y=None, sample_weight=None):
         return self.fit(X, sample_weight=sample_weight).labels_
 
+    def _assign(self, source: Source, centers: np.ndarray, keep_labels: bool):
+        """Labels and inertia; for cosine the inertia is in cosine distance (1 - cos)."""
+        labels, inertia = final_assignment(source, centers, keep_labels)
+        return labels, (0.5 * inertia if self._cosine else inertia)
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """One mini-batch step on X, for data that arrives in chunks.
+
+        The first call initialises the centres on X; every call leaves
+        ``cluster_centers_`` usable. Later calls must have the same features.
+        """
+        self._validate_params()
+        first = not hasattr(self, "cluster_centers_")
+        source, rows = as_source(
+            self,
+            X,
+            sample_weight,
+            reset=first,
+            chunk_rows=self._chunk_rows,
+            unit=self._cosine,
+        )
+        if first:
+            check_n_clusters(self.n_clusters, source.n_rows)
+        if getattr(self, "_random_state", None) is None:
+            self._random_state = check_random_state(self.random_state)
+        if first:
+            centers = self._init_centers(source, rows, self._random_state) + source.origin
+            counts = np.zeros(self.n_clusters)
+        else:
+            centers = self.cluster_centers_.astype(np.float64)
+            counts = getattr(self, "_counts", np.zeros(self.n_clusters))
+        state = getattr(self, "_stream", None)
+        if state is None:
+            state = self._stream = MiniBatchState(centers, counts)
+            self.n_steps_ = 0
+        state.centers, state.counts = centers - source.origin, counts
+        rows_t, weights_t = source.rows, source.weights
+        state.rows_since_reassign += source.n_rows
+        reassign = (state.counts == 0).any() or state.rows_since_reassign >= 10 * self.n_clusters
+        if reassign:
+            state.rows_since_reassign = 0
+        inertia, _ = minibatch_step(
+            state,
+            rows_t,
+            weights_t,
+            tf.constant(source.origin, rows_t.dtype),
+            reassign=reassign and not first,
+            reassignment_ratio=self.reassignment_ratio,
+            random_state=self._random_state,
+            normalize=self._normalizer(source),
+        )
+        state.history.append(inertia)
+        self.n_steps_ += 1
+        centers = (state.centers + source.origin).astype(source.dtype)
+        self.cluster_centers_ = centers
+        self._counts = state.counts
+        self._n_features_out = self.n_clusters
+        self.labels_, self.inertia_ = self._assign(
+            source, centers.astype(np.float64) - source.origin, keep_labels=True
+        )
+        self.n_iter_ = self.n_steps_
+        self.objective_history_ = np.asarray(state.history)
+        return self
+
     # -- using a fitted model ----------------------------------------------------------------
 
     def _source_for_predict(self, X, sample_weight=None) -> Source:
         check_is_fitted(self)
-        source, _ = as_source(self, X, sample_weight, reset=False, chunk_rows=self._chunk_rows)
+        source, _ = as_source(
+            self, X, sample_weight, reset=False, chunk_rows=self._chunk_rows, unit=self._cosine
+        )
         return source
 
     def _centers_for(self, source: Source) -> np.ndarray:
@@ -187,16 +384,17 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def predict(self, X):
         """Index of the nearest centre for each row."""
         source = self._source_for_predict(X)
-        labels, _ = final_assignment(source, self._centers_for(source), keep_labels=True)
+        labels, _ = self._assign(source, self._centers_for(source), keep_labels=True)
         return labels
 
     def transform(self, X):
-        """Euclidean distance from each row to each centre (n x k)."""
+        """Distance from each row to each centre (n x k): Euclidean, or 1 - cos for cosine."""
         source = self._source_for_predict(X)
         if not isinstance(source, InMemory):
             raise TypeError("transform needs in-memory X; use predict for a Source")
         squared = source.sq_distances(self._centers_for(source))
-        return np.sqrt(squared).astype(source.dtype, copy=False)
+        distances = 0.5 * squared if self._cosine else np.sqrt(squared)
+        return distances.astype(source.dtype, copy=False)
 
     def fit_transform(self, X, y=None, sample_weight=None):
         return self.fit(X, sample_weight=sample_weight).transform(X)
@@ -204,7 +402,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def score(self, X, y=None, sample_weight=None):
         """Opposite of the inertia of X on the fitted centres (higher is better)."""
         source = self._source_for_predict(X, sample_weight)
-        _, inertia = final_assignment(source, self._centers_for(source), keep_labels=False)
+        _, inertia = self._assign(source, self._centers_for(source), keep_labels=False)
         return -inertia
 
     # -- persistence -------------------------------------------------------------------------

@@ -151,6 +151,36 @@ def sq_distances(rows, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS):
     return out.concat()
 
 
+def objective(x: tf.Tensor, w: tf.Tensor, centers: tf.Tensor) -> tf.Tensor:
+    """The k-means objective of a chunk: sum_i w_i min_k ||x_i - c_k||^2 (GEMM form).
+
+    Written once and differentiated by ``tf.GradientTape`` for gradient k-means.
+    """
+    partial = tf.reduce_sum(tf.square(centers), axis=1)[tf.newaxis, :] - 2.0 * tf.matmul(
+        x, centers, transpose_b=True
+    )
+    nearest = tf.reduce_min(partial, axis=1) + tf.reduce_sum(tf.square(x), axis=1)
+    return tf.reduce_sum(w * tf.maximum(nearest, 0.0))
+
+
+@tf.function(reduce_retracing=True)
+def objective_and_gradient(rows, weights, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS):
+    """E(W) and dE/dW over all ``rows``, one chunk at a time inside the graph."""
+    n = tf.shape(rows)[0]
+    total = tf.zeros([], tf.float64)
+    grad = tf.zeros_like(centers)
+    for i in tf.range(_chunk_bounds(n, chunk_rows)):
+        start = i * chunk_rows
+        stop = tf.minimum(start + chunk_rows, n)
+        x = rows[start:stop] - origin
+        with tf.GradientTape() as tape:
+            tape.watch(centers)
+            value = objective(x, weights[start:stop], centers)
+        grad += tape.gradient(value, centers)
+        total += tf.cast(value, tf.float64)
+    return total, grad
+
+
 @tf.function(reduce_retracing=True)
 def moments(rows):
     """Per-feature mean and variance in float64, two-pass for accuracy."""

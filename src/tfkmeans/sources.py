@@ -59,6 +59,7 @@ class Source(abc.ABC):
 
     dtype: np.dtype
     n_features: int
+    unit_rows: bool = False  # True when every row has unit norm (cosine k-means)
 
     @property
     @abc.abstractmethod
@@ -97,6 +98,34 @@ class Source(abc.ABC):
     def rows_in_memory(self) -> InMemory | None:
         """Self when every row is one tensor; file and Spark sources answer None."""
         return None
+
+    def chunks(self) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
+        """Raw (not centred) rows and their weights as tensors, chunk by chunk, in row order."""
+        raise NotImplementedError(f"{type(self).__name__} does not stream chunks")
+
+    def objective_and_gradient(self, centers: tf.Variable) -> tuple[float, tf.Tensor]:
+        """The k-means objective at ``centers`` (centred coordinates) and its gradient."""
+        origin = tf.constant(self.origin, centers.dtype)
+        total, grad = 0.0, tf.zeros_like(centers)
+        for rows, weights in self.chunks():
+            value, chunk_grad = kernels.objective_and_gradient(rows, weights, origin, centers)
+            total += float(value)
+            grad += chunk_grad
+        return total, grad
+
+    def batches(
+        self, batch_size: int, random_state: np.random.RandomState
+    ) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
+        """Endless mini-batches of raw rows and weights, for data that only streams.
+
+        Generic form: epoch after epoch, each chunk is shuffled and cut into batches.
+        """
+        while True:
+            for rows, weights in self.chunks():
+                order = random_state.permutation(int(rows.shape[0]))
+                for start in range(0, len(order), batch_size):
+                    picked = tf.constant(order[start : start + batch_size])
+                    yield tf.gather(rows, picked), tf.gather(weights, picked)
 
     def farthest(self, centers: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The m rows farthest from their nearest centre: (rows, weights, labels).
@@ -217,6 +246,26 @@ class InMemory(Source):
             self.rows, self._tensor(self.origin), self._tensor(centers), self.chunk_rows
         )
         yield Assigned(labels.numpy(), sq.numpy(), self.sample_weight)
+
+    def chunks(self) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
+        for start in range(0, self.n_rows, self.chunk_rows):
+            stop = start + self.chunk_rows
+            yield self.rows[start:stop], self.weights[start:stop]
+
+    def objective_and_gradient(self, centers: tf.Variable) -> tuple[float, tf.Tensor]:
+        origin = tf.constant(self.origin, centers.dtype)
+        value, grad = kernels.objective_and_gradient(
+            self.rows, self.weights, origin, centers, self.chunk_rows
+        )
+        return float(value), grad
+
+    def batches(
+        self, batch_size: int, random_state: np.random.RandomState
+    ) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
+        """Rows drawn uniformly with replacement, as scikit-learn's MiniBatchKMeans does."""
+        while True:
+            picked = tf.constant(random_state.randint(0, self.n_rows, batch_size))
+            yield tf.gather(self.rows, picked), tf.gather(self.weights, picked)
 
     def sq_distances(self, centers: np.ndarray) -> np.ndarray:
         """All squared distances to ``centers`` (n x m), for k-means++ and transform."""

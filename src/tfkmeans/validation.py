@@ -89,17 +89,36 @@ def check_positive_int(value, name: str) -> int:
     return int(value)
 
 
+def unit_rows(rows: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit Euclidean norm (a copy); a zero row has no direction."""
+    norms = np.linalg.norm(rows.astype(np.float64), axis=1)
+    zero = np.flatnonzero(norms == 0)
+    if len(zero):
+        raise ValueError(
+            f"metric='cosine' needs non-zero rows, but row {zero[0]} (and {len(zero) - 1} "
+            "more) is all zeros."
+        )
+    return (rows / norms[:, None]).astype(rows.dtype)
+
+
 def in_memory_source(
-    estimator, X, sample_weight=None, *, reset: bool, chunk_rows: int
+    estimator, X, sample_weight=None, *, reset: bool, chunk_rows: int, unit: bool = False
 ) -> tuple[InMemory, np.ndarray]:
-    """Validated rows as an InMemory source, and the validated array itself."""
+    """Validated rows as an InMemory source, and the validated array itself.
+
+    ``unit`` puts the rows on the unit sphere first (cosine k-means).
+    """
     rows = check_rows(estimator, X, reset=reset)
     weights = check_weights(sample_weight, rows)
-    return InMemory(rows, weights, chunk_rows=chunk_rows), rows
+    if unit:
+        rows = unit_rows(rows)
+    source = InMemory(rows, weights, chunk_rows=chunk_rows)
+    source.unit_rows = unit
+    return source, rows
 
 
 def as_source(
-    estimator, X, sample_weight=None, *, reset: bool, chunk_rows: int
+    estimator, X, sample_weight=None, *, reset: bool, chunk_rows: int, unit: bool = False
 ) -> tuple[Source, np.ndarray | None]:
     """Any supported input as a Source, plus the validated array when X is in memory.
 
@@ -117,5 +136,12 @@ def as_source(
                 f"X has {X.n_features} features, but {type(estimator).__name__} is expecting "
                 f"{estimator.n_features_in_} features as input."
             )
+        if unit and not getattr(X, "unit_rows", False):
+            raise ValueError(
+                "metric='cosine' on a Source needs unit-norm rows: open it with rows "
+                "normalised (unit_rows=True) or pass the data in memory"
+            )
         return X, None
-    return in_memory_source(estimator, X, sample_weight, reset=reset, chunk_rows=chunk_rows)
+    return in_memory_source(
+        estimator, X, sample_weight, reset=reset, chunk_rows=chunk_rows, unit=unit
+    )
