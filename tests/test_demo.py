@@ -43,6 +43,18 @@ def test_demo_prints_table_and_writes_plots(tmp_path):
         assert (tmp_path / "plots" / name).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_gradient_demo_reproduces_second_tutorial(tmp_path):
+    result = run_cli("demo", "--gradient", "--out", "plots", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = next(
+        line for line in result.stdout.splitlines() if "objective" in line and "Lloyd" in line
+    )
+    objective = float(summary.split("objective ")[1].split()[0])
+    assert abs(objective - 940.45) / 940.45 < 0.005
+    for name in ("5_gradient_vs_lloyd.png", "6_gradient_clusters.png"):
+        assert (tmp_path / "plots" / name).read_bytes()[:4] == b"\x89PNG"
+
+
 def test_cli_error_is_one_line_without_traceback(tmp_path):
     result = run_cli("demo", "--out", "plots", "--max-iter", "0", cwd=tmp_path)
     assert result.returncode == 2

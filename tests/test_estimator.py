@@ -152,11 +152,14 @@ def test_callable_init_and_pipeline(blobs):
     assert pipe.predict(X).shape == (len(X),)
 
 
-def test_verbose_reports_each_iteration_without_flooding(capsys):
+@pytest.mark.parametrize("algorithm", ["lloyd", "gradient", "minibatch"])
+def test_verbose_reports_each_algorithm_the_same_way(capsys, algorithm):
     X, _ = make_blobs(3000, n_features=2, centers=8, cluster_std=4, random_state=0)
-    KMeans(8, init="random", n_init=1, tol=0, max_iter=60, verbose=True, random_state=0).fit(X)
+    km = KMeans(8, init="random", n_init=1, tol=0, max_iter=60, verbose=True, random_state=0)
+    km.set_params(algorithm=algorithm, batch_size=64 if algorithm == "minibatch" else None)
+    km.fit(X)
     err = capsys.readouterr().err.splitlines()
-    steps = [line for line in err if " step " in line]
-    assert steps and len(steps) <= 16
+    steps = [line for line in err if line.startswith(f"[tfkmeans] {algorithm} step ")]
+    assert steps and len(steps) <= 10 + len(km.objective_history_) // 10 + 1
     assert "objective=" in steps[0] and "shift=" in steps[0]
-    assert "done after" in err[-1]
+    assert err[-1].startswith(f"[tfkmeans] {algorithm}: done after")

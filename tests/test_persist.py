@@ -135,3 +135,18 @@ def test_pickled_array_is_refused(fitted, tmp_path):
             archive.writestr(name, data)
     with pytest.raises(ValueError, match="corrupt"):
         KMeans.load(path)
+
+
+def test_optimizer_instance_is_recorded_and_replaced_by_default(tmp_path, blobs):
+    import tensorflow as tf
+
+    X, _ = blobs
+    km = KMeans(3, algorithm="gradient", optimizer=tf.keras.optimizers.Adam(0.1), max_iter=5)
+    km.fit(X)
+    km.save(tmp_path / "m")
+    loaded = KMeans.load(tmp_path / "m")
+    assert loaded.optimizer == "sgd" and loaded.algorithm == "gradient"
+    with zipfile.ZipFile(tmp_path / "m") as archive:
+        meta = json.loads(archive.read("model.json"))
+    assert meta["replaced_params"] == {"optimizer": "Adam"}
+    np.testing.assert_array_equal(loaded.predict(X), km.predict(X))

@@ -32,9 +32,12 @@ class UserError(Exception):
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from tfkmeans.demo import run_demo
+    from tfkmeans.demo import run_demo, run_gradient_demo
 
-    run_demo(args.out, seed=args.seed, max_iter=args.max_iter)
+    if args.gradient:
+        run_gradient_demo(args.out)
+    else:
+        run_demo(args.out, seed=args.seed, max_iter=args.max_iter)
     return 0
 
 
@@ -47,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="tfkmeans-demo", help="folder for the PNG plots")
     demo.add_argument("--seed", type=int, default=700, help="random seed (default 700)")
     demo.add_argument("--max-iter", type=int, default=100, help="maximum Lloyd iterations")
+    demo.add_argument(
+        "--gradient",
+        action="store_true",
+        help="run the second tutorial instead: gradient descent on make_blobs(500, "
+        "random_state=1111), plotted against Lloyd",
+    )
     demo.set_defaults(run=_cmd_demo)
     return parser
 

@@ -163,9 +163,7 @@ def objective(x: tf.Tensor, w: tf.Tensor, centers: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(w * tf.maximum(nearest, 0.0))
 
 
-@tf.function(reduce_retracing=True)
-def objective_and_gradient(rows, weights, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS):
-    """E(W) and dE/dW over all ``rows``, one chunk at a time inside the graph."""
+def _objective_and_gradient(rows, weights, origin, centers, chunk_rows):
     n = tf.shape(rows)[0]
     total = tf.zeros([], tf.float64)
     grad = tf.zeros_like(centers)
@@ -179,6 +177,27 @@ def objective_and_gradient(rows, weights, origin, centers, chunk_rows: int = DEF
         grad += tape.gradient(value, centers)
         total += tf.cast(value, tf.float64)
     return total, grad
+
+
+def _shapeless(dtype: tf.DType):
+    # One trace per dtype with every dimension unknown: shape-specialised traces of a
+    # GradientTape inside tf.function were seen to reuse a gradient graph of another shape.
+    matrix, vector = tf.TensorSpec([None, None], dtype), tf.TensorSpec([None], dtype)
+    scalar = tf.TensorSpec([], tf.int32)
+    return tf.function(
+        _objective_and_gradient, input_signature=[matrix, vector, vector, matrix, scalar]
+    )
+
+
+_OBJECTIVE_AND_GRADIENT = {dtype: _shapeless(dtype) for dtype in (tf.float32, tf.float64)}
+
+
+def objective_and_gradient(rows, weights, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS):
+    """E(W) and dE/dW over all ``rows``, one chunk at a time inside the graph."""
+    centers = tf.convert_to_tensor(centers)
+    return _OBJECTIVE_AND_GRADIENT[centers.dtype](
+        rows, weights, origin, centers, tf.constant(chunk_rows, tf.int32)
+    )
 
 
 @tf.function(reduce_retracing=True)
