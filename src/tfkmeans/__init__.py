@@ -20,6 +20,7 @@ _PUBLIC = {
     "assign_to_nearest": "tfkmeans.tutorial",
     "update_centroids": "tfkmeans.tutorial",
     "plot_clusters": "tfkmeans.plot",
+    "read": "tfkmeans.files",
 }
 
 __all__ = [
@@ -30,11 +31,13 @@ __all__ = [
     "choose_random_centroids",
     "create_samples",
     "plot_clusters",
+    "read",
     "update_centroids",
 ]
 
 if TYPE_CHECKING:
     from tfkmeans.estimator import KMeans
+    from tfkmeans.files import read
     from tfkmeans.plot import plot_clusters
     from tfkmeans.samples import create_samples
     from tfkmeans.sources import InMemory, Source

@@ -30,7 +30,7 @@ from tfkmeans.initialization import initial_centers
 from tfkmeans.lloyd import lloyd
 from tfkmeans.minibatch import MiniBatchState, minibatch
 from tfkmeans.minibatch import step as minibatch_step
-from tfkmeans.progress import IterationReporter
+from tfkmeans.progress import IterationReporter, make_reporter
 from tfkmeans.sources import InMemory, Source
 from tfkmeans.validation import (
     as_source,
@@ -266,7 +266,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         check_n_clusters(self.n_clusters, source.n_rows)
         random_state = check_random_state(self.random_state)
         n_init = self._n_init()
-        reporter = IterationReporter(self.algorithm, self.verbose)
+        reporter = make_reporter(self.algorithm, self.verbose, total=self.max_iter)
         keep_labels = source.n_rows <= MAX_ROWS_FOR_LABELS
         best = None
         starts = [self._init_centers(source, rows, random_state) for _ in range(n_init)]
@@ -284,6 +284,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             reporter.finish(inertia)
             if best is None or inertia < best[2]:
                 best = (centers, labels, inertia, n_iter, history)
+        reporter.close()
         centers, labels, inertia, n_iter, history = best
         self.objective_history_ = np.asarray(history, dtype=np.float64)
         self.cluster_centers_ = (centers + source.origin).astype(source.dtype)
@@ -381,10 +382,20 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def _centers_for(self, source: Source) -> np.ndarray:
         return self.cluster_centers_.astype(np.float64) - source.origin
 
-    def predict(self, X):
-        """Index of the nearest centre for each row."""
+    def predict(self, X, out=None):
+        """Index of the nearest centre for each row.
+
+        With ``out`` (a .parquet path), labels and distances are streamed to that
+        file chunk by chunk in row order, written atomically, and ``out`` is returned:
+        the way to label data that does not fit in memory.
+        """
         source = self._source_for_predict(X)
-        labels, _ = self._assign(source, self._centers_for(source), keep_labels=True)
+        centers = self._centers_for(source)
+        if out is not None:
+            from tfkmeans.files import write_labels
+
+            return write_labels(out, source.assign(centers), cosine=self._cosine)
+        labels, _ = self._assign(source, centers, keep_labels=True)
         return labels
 
     def transform(self, X):

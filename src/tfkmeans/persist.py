@@ -101,6 +101,9 @@ def load_model(cls, path: str | os.PathLike):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} does not exist")
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"PK\x03\x04":
+            raise ValueError(f"{path} is not a tfkmeans model file (not a ZIP archive)")
     try:
         with zipfile.ZipFile(path) as archive:
             meta = _read_meta(archive, path)

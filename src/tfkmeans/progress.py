@@ -6,7 +6,9 @@ tenth, then the last) so verbose output never floods a log.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from typing import TextIO
 
 
@@ -49,3 +51,76 @@ class IterationReporter:
             )
         steps = self._last[0] if self._last else 0
         self._write(f"[tfkmeans] {self.algorithm}: done after {steps} steps, inertia={inertia:.6g}")
+
+    def close(self) -> None:
+        """Called once when the fit ends."""
+
+
+class RichReporter(IterationReporter):
+    """A live progress bar (rich) for terminals: step, objective and shift."""
+
+    def __init__(self, algorithm: str, enabled: bool, stream: TextIO | None = None, total=None):
+        super().__init__(algorithm, enabled, stream)
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=Console(file=stream or sys.stderr),
+            transient=False,
+        )
+        self._total = total
+        self._task = None
+
+    def start(self, run: int, n_runs: int) -> None:
+        if not self.enabled:
+            return
+        if self._task is None:
+            self._progress.start()
+        else:
+            self._progress.remove_task(self._task)
+        self._task = self._progress.add_task(
+            f"{self.algorithm} {run}/{n_runs}", total=self._total, status=""
+        )
+
+    def __call__(self, step: int, objective: float, shift: float) -> None:
+        self._last = (step, objective, shift)
+        if self.enabled and self._task is not None:
+            status = f"objective={objective:.6g} shift={shift:.3g}"
+            self._progress.update(self._task, completed=step, status=status)
+
+    def finish(self, inertia: float) -> None:
+        if self.enabled and self._task is not None:
+            steps = self._last[0] if self._last else 0
+            self._progress.update(
+                self._task, total=steps, completed=steps, status=f"done, inertia={inertia:.6g}"
+            )
+            self._progress.refresh()
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._progress.stop()
+
+
+_reporter_class: type[IterationReporter] = IterationReporter
+
+
+def make_reporter(algorithm: str, enabled: bool, total: int | None = None) -> IterationReporter:
+    """The reporter in use: plain lines by default, a progress bar inside ``use_reporter``."""
+    if _reporter_class is IterationReporter:
+        return IterationReporter(algorithm, enabled)
+    return _reporter_class(algorithm, enabled, total=total)
+
+
+@contextlib.contextmanager
+def use_reporter(cls: type[IterationReporter]) -> Iterator[None]:
+    """Reports of every fit inside the block go through ``cls`` (the CLI's progress bar)."""
+    global _reporter_class
+    previous, _reporter_class = _reporter_class, cls
+    try:
+        yield
+    finally:
+        _reporter_class = previous

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -122,8 +123,18 @@ def as_source(
 ) -> tuple[Source, np.ndarray | None]:
     """Any supported input as a Source, plus the validated array when X is in memory.
 
-    The one place that decides what ``fit``, ``predict`` and ``score`` accept.
+    The one place that decides what ``fit``, ``predict`` and ``score`` accept: arrays
+    and frames, tensors, a Source, a path to a .npy / .parquet / .csv file (or a
+    folder of Parquet files), or a ``tf.data.Dataset`` of row batches.
     """
+    if isinstance(X, (str, os.PathLike, tf.data.Dataset)):
+        from tfkmeans.files import DatasetSource, read
+
+        X = (
+            DatasetSource(X)
+            if isinstance(X, tf.data.Dataset)
+            else read(X, chunk_rows=chunk_rows * 8)
+        )
     if isinstance(X, Source):
         if sample_weight is not None:
             raise ValueError("sample_weight cannot be given with a Source: weight its rows instead")

@@ -1,0 +1,423 @@
+"""Sources that stream rows from files: .npy (memory-mapped), Parquet, CSV, tf.data.
+
+Rows are read chunk by chunk (the next chunk is read on a background thread
+while TensorFlow works on the current one) and handed to the same kernels as
+in-memory data, so memory stays O(chunk_rows x (d + k)) whatever the file size.
+Every pass visits rows in the file's order; sampling draws one random key per
+row in that order, so results do not depend on the chunk size.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from tfkmeans import kernels
+from tfkmeans.sources import Assigned, PartialStats, Source, representable
+
+DEFAULT_FILE_CHUNK_ROWS = 65536
+
+
+def _prefetched(chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """Yields the items of ``chunks`` while the next one is read on a worker thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(next, chunks, None)
+        while True:
+            chunk = pending.result()
+            if chunk is None:
+                return
+            pending = pool.submit(next, chunks, None)
+            yield chunk
+
+
+class ChunkedSource(Source):
+    """A Source over an ordered sequence of row chunks; subclasses only read chunks."""
+
+    def __init__(self, name: str, chunk_rows: int, dtype=None) -> None:
+        if int(chunk_rows) < 1:
+            raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
+        self.name = name
+        self.chunk_rows = int(chunk_rows)
+        self._requested_dtype = None if dtype is None else np.dtype(dtype)
+        self._summary: tuple[int, np.ndarray, float] | None = None
+
+    @abc.abstractmethod
+    def _read(self) -> Iterator[np.ndarray]:
+        """Raw 2-D chunks of at most chunk_rows rows, in row order (any numeric dtype)."""
+
+    def _checked(self) -> Iterator[np.ndarray]:
+        position = 0
+        for chunk in _prefetched(self._read()):
+            chunk = np.asarray(chunk)
+            if chunk.ndim != 2 or chunk.shape[1] != self.n_features:
+                raise ValueError(
+                    f"{self.name}: rows from {position} have shape {chunk.shape[1:]}, "
+                    f"expected {self.n_features} features"
+                )
+            if not np.isfinite(chunk).all():
+                bad = position + int(np.flatnonzero(~np.isfinite(chunk).all(axis=1))[0])
+                raise ValueError(f"{self.name}: row {bad} contains NaN or infinity")
+            position += len(chunk)
+            yield chunk.astype(self.dtype, copy=False)
+
+    # -- one first pass: count, mean, variance -------------------------------------------
+
+    def _first_pass(self) -> tuple[int, np.ndarray, float]:
+        if self._summary is None:
+            count, mean, m2 = 0, np.zeros(self.n_features), np.zeros(self.n_features)
+            for chunk in self._checked():
+                x = chunk.astype(np.float64)
+                n = len(x)
+                chunk_mean = x.mean(axis=0)
+                chunk_m2 = ((x - chunk_mean) ** 2).sum(axis=0)
+                total = count + n
+                delta = chunk_mean - mean
+                mean = mean + delta * (n / total)
+                m2 = m2 + chunk_m2 + delta**2 * (count * n / total)
+                count = total
+            if count == 0:
+                raise ValueError(f"{self.name} has no rows")
+            self._summary = (count, representable(mean, self.dtype), float(np.mean(m2 / count)))
+        return self._summary
+
+    @property
+    def n_rows(self) -> int:
+        return self._first_pass()[0]
+
+    @property
+    def origin(self) -> np.ndarray:
+        return self._first_pass()[1]
+
+    @property
+    def mean_variance(self) -> float:
+        return self._first_pass()[2]
+
+    # -- passes over the rows --------------------------------------------------------------
+
+    def chunks(self) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
+        for chunk in self._checked():
+            rows = tf.constant(chunk)
+            yield rows, tf.ones([len(chunk)], rows.dtype)
+
+    def partial_stats(self, centers: np.ndarray) -> PartialStats:
+        origin = tf.constant(self.origin, self.dtype)
+        centers_t = tf.constant(centers, self.dtype)
+        total = None
+        for rows, weights in self.chunks():
+            stats = kernels.lloyd_stats(
+                rows, weights, origin, centers_t, kernels.DEFAULT_CHUNK_ROWS
+            )
+            total = stats if total is None else [a + b for a, b in zip(total, stats, strict=True)]
+        sums, weights, inertia = total
+        return PartialStats(sums.numpy(), weights.numpy(), float(inertia))
+
+    def assign(self, centers: np.ndarray) -> Iterator[Assigned]:
+        origin = tf.constant(self.origin, self.dtype)
+        centers_t = tf.constant(centers, self.dtype)
+        for rows, weights in self.chunks():
+            labels, sq = kernels.assign(rows, origin, centers_t, kernels.DEFAULT_CHUNK_ROWS)
+            yield Assigned(labels.numpy(), sq.numpy(), weights.numpy().astype(np.float64))
+
+    def take(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        positions = np.asarray(positions, dtype=np.int64)
+        order = np.argsort(positions, kind="stable")
+        wanted = positions[order]
+        out = np.empty((len(positions), self.n_features))
+        start = 0
+        for chunk in self._checked():
+            lo, hi = np.searchsorted(wanted, [start, start + len(chunk)])
+            out[order[lo:hi]] = chunk[wanted[lo:hi] - start]
+            start += len(chunk)
+            if hi == len(wanted):
+                break
+        return out - self.origin, np.ones(len(positions))
+
+    def sample(self, m: int, random_state: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+        """A uniform sample of min(m, n) rows: the m smallest of one random key per row.
+
+        Keys are drawn in row order from one seeded stream, so the sample does not
+        depend on how the file is chunked.
+        """
+        draws = np.random.RandomState(random_state.randint(2**31 - 1))
+        keys, positions, start = np.empty(0), np.empty(0, np.int64), 0
+        for chunk in self._checked():
+            chunk_keys = draws.uniform(size=len(chunk))
+            keys = np.concatenate([keys, chunk_keys])
+            positions = np.concatenate([positions, start + np.arange(len(chunk))])
+            if len(keys) > m:
+                keep = np.argpartition(keys, m - 1)[:m]
+                keys, positions = keys[keep], positions[keep]
+            start += len(chunk)
+        picked = positions[np.argsort(keys, kind="stable")]
+        return self.take(picked)
+
+
+class NpySource(ChunkedSource):
+    """A 2-D .npy file, memory-mapped: only the chunk being read is in memory."""
+
+    def __init__(self, path: Path, chunk_rows: int = DEFAULT_FILE_CHUNK_ROWS, dtype=None) -> None:
+        super().__init__(str(path), chunk_rows, dtype)
+        try:
+            self._array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise ValueError(f"{path} is not a readable .npy file ({exc})") from None
+        if self._array.ndim != 2:
+            raise ValueError(
+                f"{path} holds a {self._array.ndim}-D array; expected 2-D (rows x features)"
+            )
+        if not np.issubdtype(self._array.dtype, np.number) or np.iscomplexobj(self._array):
+            raise ValueError(f"{path} holds {self._array.dtype} values; expected real numbers")
+        self.n_features = int(self._array.shape[1])
+        self.dtype = _compute_dtype(self._requested_dtype or self._array.dtype)
+
+    def _read(self) -> Iterator[np.ndarray]:
+        for start in range(0, self._array.shape[0], self.chunk_rows):
+            yield np.array(self._array[start : start + self.chunk_rows])
+
+
+class ParquetSource(ChunkedSource):
+    """A Parquet file or folder of Parquet files (a pyarrow dataset).
+
+    Features are the chosen numeric columns (all numeric columns by default), or one
+    fixed-size list column.
+    """
+
+    def __init__(
+        self, path: Path, columns=None, chunk_rows: int = DEFAULT_FILE_CHUNK_ROWS, dtype=None
+    ):
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        super().__init__(str(path), chunk_rows, dtype)
+        try:
+            self._dataset = ds.dataset(str(path), format="parquet")
+            schema = self._dataset.schema
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ValueError(f"{path} is not a readable Parquet file or folder ({exc})") from None
+        self._columns, self.n_features, arrow_dtype = _feature_columns(schema, columns, str(path))
+        self.dtype = _compute_dtype(self._requested_dtype or arrow_dtype)
+
+    def _read(self) -> Iterator[np.ndarray]:
+        import pyarrow as pa
+
+        try:
+            scanner = self._dataset.scanner(columns=self._columns, batch_size=self.chunk_rows)
+            for batch in scanner.to_batches():
+                if batch.num_rows:
+                    yield _batch_to_rows(batch, self._columns, self.n_features, self.name)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ValueError(f"{self.name} could not be read ({exc})") from None
+
+
+class CsvSource(ChunkedSource):
+    """A CSV file with a header row, streamed with pyarrow (never loaded whole)."""
+
+    def __init__(
+        self, path: Path, columns=None, chunk_rows: int = DEFAULT_FILE_CHUNK_ROWS, dtype=None
+    ):
+        super().__init__(str(path), chunk_rows, dtype)
+        self._path = path
+        reader = self._open()
+        self._columns, self.n_features, arrow_dtype = _feature_columns(
+            reader.schema, columns, str(path)
+        )
+        self.dtype = _compute_dtype(self._requested_dtype or arrow_dtype)
+
+    def _open(self):
+        import pyarrow as pa
+        import pyarrow.csv as csv
+
+        # Small blocks keep memory proportional to the chunk size.
+        block = max(1 << 16, min(1 << 26, self.chunk_rows * 64))
+        try:
+            return csv.open_csv(str(self._path), read_options=csv.ReadOptions(block_size=block))
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ValueError(
+                f"{self._path} is not a readable CSV file ({_first_line(exc)})"
+            ) from None
+
+    def _read(self) -> Iterator[np.ndarray]:
+        import pyarrow as pa
+
+        reader = self._open()
+        pending = []
+        size = 0
+        try:
+            for batch in reader:
+                pending.append(_batch_to_rows(batch, self._columns, self.n_features, self.name))
+                size += batch.num_rows
+                while size >= self.chunk_rows:
+                    rows = np.concatenate(pending)
+                    yield rows[: self.chunk_rows]
+                    pending, size = [rows[self.chunk_rows :]], len(rows) - self.chunk_rows
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ValueError(f"{self.name} could not be parsed ({_first_line(exc)})") from None
+        if size:
+            yield np.concatenate(pending)
+
+
+class DatasetSource(ChunkedSource):
+    """A ``tf.data.Dataset`` of row batches (n x d), or of (rows, weights) pairs."""
+
+    def __init__(self, dataset: tf.data.Dataset, dtype=None) -> None:
+        super().__init__("tf.data.Dataset", chunk_rows=1, dtype=dtype)
+        self._dataset = dataset
+        spec = dataset.element_spec
+        self._weighted = isinstance(spec, tuple)
+        rows_spec = spec[0] if self._weighted else spec
+        if not isinstance(rows_spec, tf.TensorSpec) or rows_spec.shape.rank != 2:
+            raise ValueError(
+                "a tf.data.Dataset must yield 2-D batches of rows (use .batch(n)), "
+                f"or (rows, weights) pairs; got elements {spec}"
+            )
+        if rows_spec.shape[1] is None:
+            raise ValueError("the Dataset's row batches need a known number of features")
+        self.n_features = int(rows_spec.shape[1])
+        self.dtype = _compute_dtype(self._requested_dtype or rows_spec.dtype.as_numpy_dtype)
+
+    def _read(self) -> Iterator[np.ndarray]:
+        for element in self._dataset:
+            rows = element[0] if self._weighted else element
+            yield rows.numpy()
+
+    def chunks(self) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
+        if not self._weighted:
+            yield from super().chunks()
+            return
+        for rows, weights in self._dataset:
+            rows = tf.cast(rows, self.dtype)
+            yield rows, tf.cast(weights, self.dtype)
+
+    @property
+    def total_weight(self) -> float:
+        return float(sum(float(tf.reduce_sum(w)) for _, w in self.chunks()))
+
+
+def read(
+    path: str | os.PathLike, columns=None, chunk_rows: int = DEFAULT_FILE_CHUNK_ROWS, dtype=None
+) -> Source:
+    """Open rows stored on disk as a streaming Source.
+
+    ``path``: a .npy file (memory-mapped), a .parquet file or a folder of Parquet
+    files, or a .csv file with a header. ``columns`` picks feature columns (Parquet,
+    CSV); ``chunk_rows`` rows are read at a time; float64 files compute in float64,
+    everything else in float32 (or ``dtype``).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    suffix = path.suffix.lower()
+    if path.is_dir() or suffix in (".parquet", ".pq"):
+        return ParquetSource(path, columns, chunk_rows, dtype)
+    if suffix == ".npy":
+        if columns is not None:
+            raise ValueError("columns= does not apply to a .npy file")
+        return NpySource(path, chunk_rows, dtype)
+    if suffix == ".csv":
+        return CsvSource(path, columns, chunk_rows, dtype)
+    raise ValueError(
+        f"{path}: unknown file type {suffix!r}; use .npy, .parquet (or a folder) or .csv"
+    )
+
+
+def write_labels(
+    path: str | os.PathLike, assigned: Iterator[Assigned], cosine: bool = False
+) -> Path:
+    """Stream ``label`` (int32) and ``distance`` columns to a Parquet file, atomically.
+
+    ``distance`` is Euclidean, or the cosine distance 1 - cos for cosine k-means.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tfkmeans.atomic import atomic_path
+
+    path = Path(path)
+    schema = pa.schema([("label", pa.int32()), ("distance", pa.float64())])
+    with atomic_path(path) as tmp, pq.ParquetWriter(str(tmp), schema) as writer:
+        for chunk in assigned:
+            squared = chunk.sq_distances.astype(np.float64)
+            distance = 0.5 * squared if cosine else np.sqrt(squared)
+            writer.write_table(
+                pa.table({"label": chunk.labels, "distance": distance}, schema=schema)
+            )
+    return path
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _compute_dtype(dtype) -> np.dtype:
+    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _feature_columns(schema, columns, name: str):
+    """(column names, n_features, numpy dtype) of the features in an Arrow schema."""
+    import pyarrow as pa
+
+    names = list(schema.names)
+    if names and all(pa.types.is_null(f.type) for f in schema):
+        raise ValueError(f"{name} has no rows")
+    if columns is None:
+        chosen = [f.name for f in schema if _is_number(f.type)]
+        lists = [f for f in schema if pa.types.is_fixed_size_list(f.type)]
+        if not chosen and len(lists) == 1:
+            chosen = [lists[0].name]
+        if not chosen:
+            raise ValueError(f"{name} has no numeric column (columns: {', '.join(names)})")
+    else:
+        chosen = [columns] if isinstance(columns, str) else list(columns)
+        for column in chosen:
+            if column not in names:
+                raise ValueError(f"{name} has no column {column!r} (columns: {', '.join(names)})")
+    fields = [schema.field(c) for c in chosen]
+    if len(fields) == 1 and pa.types.is_fixed_size_list(fields[0].type):
+        value_type = fields[0].type.value_type
+        if not _is_number(value_type):
+            raise ValueError(f"{name}: column {fields[0].name!r} holds {value_type}, not numbers")
+        return chosen, fields[0].type.list_size, value_type.to_pandas_dtype()
+    for field in fields:
+        if not _is_number(field.type):
+            raise ValueError(f"{name}: column {field.name!r} is {field.type}, not numeric")
+    widest = np.result_type(*[f.type.to_pandas_dtype() for f in fields])
+    return chosen, len(fields), widest
+
+
+def _is_number(arrow_type) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
+
+
+def _batch_to_rows(batch, columns, n_features: int, name: str) -> np.ndarray:
+    """An Arrow record batch as an (n, d) array; nulls are an error naming the column."""
+    for column in columns:
+        array = batch.column(batch.schema.get_field_index(column))
+        if array.null_count:
+            raise ValueError(f"{name}: column {column!r} has null values")
+    if len(columns) == 1 and n_features != 1 or _is_list(batch, columns):
+        values = batch.column(batch.schema.get_field_index(columns[0]))
+        flat = values.flatten().to_numpy(zero_copy_only=False)
+        return flat.reshape(len(values), n_features)
+    return np.column_stack(
+        [
+            batch.column(batch.schema.get_field_index(c)).to_numpy(zero_copy_only=False)
+            for c in columns
+        ]
+    )
+
+
+def _is_list(batch, columns) -> bool:
+    import pyarrow as pa
+
+    return len(columns) == 1 and pa.types.is_fixed_size_list(batch.schema.field(columns[0]).type)

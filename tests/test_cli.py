@@ -1,0 +1,126 @@
+"""The command line end to end, run as a user runs it (a subprocess per command)."""
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def run(*args, cwd):
+    env = dict(os.environ, PYTHONPATH=SRC, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(
+        [sys.executable, "-m", "tfkmeans.cli", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def ok(result):
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_workflow_generate_fit_predict_plot_info(tmp_path):
+    ok(
+        run(
+            "generate",
+            "blobs.parquet",
+            "--n-samples",
+            5000,
+            "--n-features",
+            3,
+            "--centers",
+            4,
+            "--seed",
+            1,
+            cwd=tmp_path,
+        )
+    )
+    fit = ok(run("fit", "blobs.parquet", "--k", 4, "--seed", 0, "--model", "m.tfkm", cwd=tmp_path))
+    assert "inertia" in fit.stdout and "[tfkmeans] lloyd step 1" in fit.stderr
+    ok(
+        run(
+            "predict", "blobs.parquet", "--model", "m.tfkm", "--out", "labels.parquet", cwd=tmp_path
+        )
+    )
+    labels = pq.read_table(tmp_path / "labels.parquet")["label"].to_numpy()
+    # The same labels as the model predicts in Python on the same rows.
+    from tfkmeans import KMeans
+
+    table = pq.read_table(tmp_path / "blobs.parquet").to_pandas().to_numpy()
+    np.testing.assert_array_equal(labels, KMeans.load(tmp_path / "m.tfkm").predict(table))
+    ok(run("plot", "blobs.parquet", "--model", "m.tfkm", "--out", "p.png", cwd=tmp_path))
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    info = ok(run("info", "m.tfkm", cwd=tmp_path))
+    assert "clusters: 4" in info.stdout and "features: 3" in info.stdout
+
+
+def test_generate_formats_elbow_and_quiet(tmp_path):
+    ok(run("generate", "b.npy", "--n-samples", 3000, "--centers", 3, "--quiet", cwd=tmp_path))
+    ok(run("generate", "b.csv", "--n-samples", 300, "--centers", 3, "--quiet", cwd=tmp_path))
+    assert np.load(tmp_path / "b.npy").shape == (3000, 2)
+    assert (tmp_path / "b.csv").read_text().splitlines()[0].replace('"', "") == "x0,x1"
+    elbow = ok(run("elbow", "b.npy", "--k-range", "2:5", "--out", "e.png", "--quiet", cwd=tmp_path))
+    assert "best silhouette at k=3" in elbow.stdout and elbow.stderr == ""
+    fit = ok(
+        run(
+            "fit",
+            "b.csv",
+            "--k",
+            3,
+            "--algorithm",
+            "minibatch",
+            "--model",
+            "m",
+            "--quiet",
+            cwd=tmp_path,
+        )
+    )
+    assert fit.stderr == ""
+
+
+def test_help_for_every_command(tmp_path):
+    for command in ("demo", "generate", "fit", "predict", "plot", "elbow", "info"):
+        result = ok(run(command, "--help", cwd=tmp_path))
+        assert "usage: tfkmeans " + command in result.stdout
+
+
+def test_user_errors_are_one_line_and_keep_good_files(tmp_path):
+    ok(run("generate", "g.npy", "--n-samples", 500, "--quiet", cwd=tmp_path))
+    ok(run("fit", "g.npy", "--k", 3, "--model", "m.tfkm", "--quiet", cwd=tmp_path))
+    good = (tmp_path / "m.tfkm").read_bytes()
+    (tmp_path / "bad.tfkm").write_bytes(b"PK\x03\x04 not really a zip")
+    (tmp_path / "r.csv").write_text("a,b\n1,2\n3\n")
+    cases = [
+        (("fit", "missing.npy", "--k", 3, "--model", "x"), "missing.npy does not exist"),
+        (("fit", "g.npy", "--k", 501, "--model", "m.tfkm"), "larger than the 500 rows"),
+        (("fit", "r.csv", "--k", 1, "--model", "m.tfkm"), "r.csv"),
+        (
+            ("fit", "g.npy", "--k", 2, "--columns", "a", "--model", "m.tfkm"),
+            "columns= does not apply",
+        ),
+        (
+            ("predict", "g.npy", "--model", "bad.tfkm", "--out", "l.parquet"),
+            "corrupt tfkmeans model",
+        ),
+        (("info", "g.npy"), "not a tfkmeans model file"),
+        (("elbow", "g.npy", "--k-range", "5", "--out", "e.png"), "--k-range"),
+    ]
+    for args, message in cases:
+        result = run(*args, cwd=tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("tfkmeans: error:"), result.stderr
+        assert message in lines[0], (args, lines[0])
+    assert (tmp_path / "m.tfkm").read_bytes() == good
+    assert zipfile.is_zipfile(tmp_path / "m.tfkm")
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

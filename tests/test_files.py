@@ -1,0 +1,149 @@
+"""File and tf.data sources: same answer as in memory, clear errors for bad files."""
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import tensorflow as tf
+from sklearn.datasets import make_blobs
+
+import tfkmeans
+from tfkmeans import KMeans
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, _ = make_blobs(30_000, n_features=4, centers=6, cluster_std=2.0, random_state=0)
+    return X.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def files(data, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("files")
+    np.save(folder / "x.npy", data)
+    table = pa.table({f"f{i}": data[:, i] for i in range(4)})
+    pq.write_table(table, folder / "x.parquet")
+    parts = folder / "parts"
+    parts.mkdir()
+    for i, piece in enumerate(np.array_split(np.arange(len(data)), 3)):
+        pq.write_table(table.take(pa.array(piece)), parts / f"part-{i}.parquet")
+    vectors = pa.FixedSizeListArray.from_arrays(pa.array(data.reshape(-1)), 4)
+    pq.write_table(pa.table({"id": np.arange(len(data)), "vec": vectors}), folder / "vec.parquet")
+    pd.DataFrame(data, columns=[f"f{i}" for i in range(4)]).to_csv(folder / "x.csv", index=False)
+    return folder
+
+
+@pytest.mark.parametrize("name", ["x.npy", "x.parquet", "parts", "vec.parquet", "x.csv"])
+@pytest.mark.parametrize("chunk_rows", [1000, 65536])
+def test_each_source_matches_in_memory(data, files, name, chunk_rows):
+    init = data[:6]
+    ref = KMeans(6, init=init, n_init=1, tol=0).fit(data)
+    columns = ["vec"] if name == "vec.parquet" else None
+    source = tfkmeans.read(files / name, columns=columns, chunk_rows=chunk_rows)
+    ours = KMeans(6, init=init, n_init=1, tol=0).fit(source)
+    assert source.n_rows == len(data) and source.n_features == 4
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)
+    assert ours.inertia_ == pytest.approx(ref.inertia_, rel=1e-5)
+    assert ours.predict(source).tolist() == ref.labels_.tolist()
+    assert ours.score(source) == pytest.approx(ref.score(data), rel=1e-5)
+
+
+def test_paths_are_accepted_directly(data, files):
+    ref = KMeans(6, random_state=0).fit(data)
+    km = KMeans(6, random_state=0).fit(str(files / "x.npy"))
+    assert km.inertia_ == pytest.approx(ref.inertia_, rel=1e-4)
+    np.testing.assert_array_equal(km.predict(files / "x.parquet"), km.labels_)
+
+
+@pytest.mark.parametrize("init", ["k-means||", "random", "k-means++"])
+def test_init_on_a_source_does_not_depend_on_chunk_size(files, init):
+    a = KMeans(6, init=init, n_init=1, random_state=3, max_iter=1)
+    b = KMeans(6, init=init, n_init=1, random_state=3, max_iter=1)
+    a.fit(tfkmeans.read(files / "x.npy", chunk_rows=777))
+    b.fit(tfkmeans.read(files / "x.npy", chunk_rows=20_000))
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-5, atol=1e-4)
+
+
+def test_predict_streams_labels_to_parquet_in_row_order(data, files, tmp_path):
+    km = KMeans(6, random_state=0).fit(data)
+    out = km.predict(
+        tfkmeans.read(files / "x.csv", chunk_rows=4096), out=tmp_path / "labels.parquet"
+    )
+    table = pq.read_table(out)
+    np.testing.assert_array_equal(table["label"].to_numpy(), km.predict(data))
+    expected = np.sqrt(((data[:, None] - km.cluster_centers_[None]) ** 2).sum(-1).min(1))
+    np.testing.assert_allclose(table["distance"].to_numpy(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_tf_data_dataset(data):
+    ds = tf.data.Dataset.from_tensor_slices(data).batch(5000)
+    init = data[:6]
+    ref = KMeans(6, init=init, n_init=1).fit(data)
+    km = KMeans(6, init=init, n_init=1).fit(ds)
+    np.testing.assert_allclose(km.cluster_centers_, ref.cluster_centers_, rtol=1e-5, atol=1e-4)
+    weights = np.random.RandomState(0).randint(1, 3, len(data)).astype(np.float32)
+    weighted = tf.data.Dataset.from_tensor_slices((data, weights)).batch(4096)
+    ref_w = KMeans(6, init=init, n_init=1).fit(data, sample_weight=weights)
+    km_w = KMeans(6, init=init, n_init=1).fit(weighted)
+    np.testing.assert_allclose(km_w.cluster_centers_, ref_w.cluster_centers_, rtol=1e-5, atol=1e-4)
+
+
+def test_minibatch_and_gradient_stream_from_files(data, files):
+    lloyd = KMeans(6, random_state=0).fit(data)
+    mb = KMeans(6, algorithm="minibatch", n_init=3, random_state=0).fit(
+        tfkmeans.read(files / "x.npy")
+    )
+    assert mb.inertia_ <= lloyd.inertia_ * 1.05
+    init = lloyd.cluster_centers_ + 0.5
+    grad = KMeans(6, init=init, algorithm="gradient", max_iter=50, n_init=1)
+    grad.fit(tfkmeans.read(files / "x.parquet", chunk_rows=5000))
+    assert grad.inertia_ <= lloyd.inertia_ * 1.01
+
+
+def test_bad_files_give_clear_errors(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="empty.csv"):
+        KMeans(2).fit(tfkmeans.read(empty))
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("a,b\n")
+    with pytest.raises(ValueError, match="no rows"):
+        KMeans(2).fit(header_only)
+    np.save(tmp_path / "t.npy", np.ones((100, 3)))
+    raw = (tmp_path / "t.npy").read_bytes()
+    (tmp_path / "t.npy").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match=r"t\.npy"):
+        KMeans(2).fit(tmp_path / "t.npy")
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("a,b\n1,2\n3\n4,5\n")
+    with pytest.raises(ValueError, match="ragged.csv"):
+        KMeans(2).fit(ragged)
+    words = tmp_path / "words.parquet"
+    pq.write_table(pa.table({"a": [1.0, 2.0], "b": ["x", "y"]}), words)
+    with pytest.raises(ValueError, match="column 'b' is string"):
+        tfkmeans.read(words, columns=["a", "b"])
+    with pytest.raises(ValueError, match="no column 'c'"):
+        tfkmeans.read(words, columns=["c"])
+    nan = tmp_path / "nan.npy"
+    np.save(nan, np.array([[1.0, 2.0], [np.nan, 1.0]]))
+    with pytest.raises(ValueError, match="row 1 contains NaN"):
+        KMeans(1).fit(nan)
+    nulls = tmp_path / "nulls.parquet"
+    pq.write_table(pa.table({"a": [1.0, None, 3.0]}), nulls)
+    with pytest.raises(ValueError, match="column 'a' has null"):
+        KMeans(1).fit(nulls)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        tfkmeans.read(tmp_path / "missing.npy")
+    with pytest.raises(ValueError, match="unknown file type"):
+        tfkmeans.read(empty.with_suffix(".txt").touch() or empty.with_suffix(".txt"))
+    with pytest.raises(ValueError, match="X has 3 features"):
+        KMeans(2, random_state=0).fit(np.random.RandomState(0).randn(50, 2)).predict(
+            tfkmeans.read(_write_npy(tmp_path / "three.npy", np.ones((10, 3))))
+        )
+
+
+def _write_npy(path, array):
+    np.save(path, array)
+    return path
