@@ -24,7 +24,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from tfkmeans import kernels, persist
+from tfkmeans import persist
 from tfkmeans.gradient import OPTIMIZERS, default_learning_rate, gradient_descent, make_optimizer
 from tfkmeans.initialization import initial_centers
 from tfkmeans.lloyd import lloyd
@@ -70,7 +70,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     ``inertia_``, ``score`` and ``transform`` then use the cosine distance 1 - cos.
 
     ``batch_size`` is also the number of rows per kernel chunk for the other
-    algorithms (default 8192): memory beyond X is O(batch_size x n_clusters).
+    algorithms (default: about 2**19 / n_clusters rows, so a chunk's distances stay
+    cache-sized): memory beyond X is O(batch_size x n_clusters).
     """
 
     _parameter_constraints: dict = {
@@ -129,10 +130,11 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     # -- fitting -----------------------------------------------------------------------------
 
     @property
-    def _chunk_rows(self) -> int:
+    def _chunk_rows(self) -> int | None:
+        """Rows per kernel chunk; None lets the kernels size chunks by n_clusters."""
         if self.algorithm == "minibatch":
-            return kernels.DEFAULT_CHUNK_ROWS
-        return self.batch_size or kernels.DEFAULT_CHUNK_ROWS
+            return None
+        return self.batch_size
 
     @property
     def _minibatch_size(self) -> int:

@@ -10,6 +10,7 @@ row in that order, so results do not depend on the chunk size.
 from __future__ import annotations
 
 import abc
+import mmap
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -110,9 +111,7 @@ class ChunkedSource(Source):
         centers_t = tf.constant(centers, self.dtype)
         total = None
         for rows, weights in self.chunks():
-            stats = kernels.lloyd_stats(
-                rows, weights, origin, centers_t, kernels.DEFAULT_CHUNK_ROWS
-            )
+            stats = kernels.lloyd_stats(rows, weights, origin, centers_t, None)
             total = stats if total is None else [a + b for a, b in zip(total, stats, strict=True)]
         sums, weights, inertia = total
         return PartialStats(sums.numpy(), weights.numpy(), float(inertia))
@@ -178,7 +177,16 @@ class NpySource(ChunkedSource):
 
     def _read(self) -> Iterator[np.ndarray]:
         for start in range(0, self._array.shape[0], self.chunk_rows):
-            yield np.array(self._array[start : start + self.chunk_rows])
+            chunk = np.array(self._array[start : start + self.chunk_rows])
+            self._release_pages()
+            yield chunk
+
+    def _release_pages(self) -> None:
+        """Drop the mapped pages just read from this process (they stay in the page
+        cache), so resident memory stays at one chunk however large the file is."""
+        mapping = getattr(self._array, "_mmap", None)
+        if mapping is not None and hasattr(mapping, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+            mapping.madvise(mmap.MADV_DONTNEED)
 
 
 class ParquetSource(ChunkedSource):

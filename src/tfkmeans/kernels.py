@@ -73,14 +73,15 @@ def _lloyd_stats_dynamic(rows, weights, origin, centers, chunk_rows: int) -> Pas
 
 
 @tf.function(jit_compile=True)
-def _lloyd_stats_full_chunks(rows, weights, origin, centers, n_chunks: int, chunk_rows: int):
-    """The first n_chunks * chunk_rows rows, XLA-compiled with static chunk shapes.
+def _lloyd_stats_static(rows, weights, origin, centers, chunk_rows: int):
+    """The whole pass, XLA-compiled: full chunks in a loop, then the tail, all static shapes.
 
-    XLA fuses the distance epilogue, argmin and the per-cluster scatter; it needs
-    static shapes, so the tail that does not fill a chunk is left to the caller.
+    XLA fuses the distance epilogue, argmin and the per-cluster scatter; shapes are
+    known at trace time, so the tail is one more static slice, not a second call.
     """
+    n, d = rows.shape
     k = centers.shape[0]
-    d = centers.shape[1]
+    n_chunks, tail = divmod(n, chunk_rows)
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
     sums = tf.zeros([k, d], tf.float64)
     totals = tf.zeros([k], tf.float64)
@@ -92,29 +93,39 @@ def _lloyd_stats_full_chunks(rows, weights, origin, centers, n_chunks: int, chun
         sums += chunk_sums
         totals += chunk_totals
         inertia += chunk_inertia
+    if tail:
+        done = n_chunks * chunk_rows
+        x = tf.slice(rows, [done, 0], [tail, d]) - origin
+        w = tf.slice(weights, [done], [tail])
+        chunk_sums, chunk_totals, chunk_inertia = _stats_body(x, w, centers, center_sqnorm, k)
+        sums += chunk_sums
+        totals += chunk_totals
+        inertia += chunk_inertia
     return PassStats(sums, totals, inertia)
 
 
-# Below this many full-chunk rows, compiling with XLA costs more than it saves.
+# Below this many rows, compiling with XLA costs more than it saves.
 XLA_MIN_ROWS = 65536
+# Distances held per chunk (chunk_rows x k) when the chunk size is chosen automatically.
+CHUNK_DISTANCES = 1 << 19
 
 
-def lloyd_stats(rows, weights, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> PassStats:
+def auto_chunk_rows(n_clusters: int) -> int:
+    """Rows per chunk so that a chunk's n_rows x k distances stay cache-sized (~2 MB)."""
+    return int(min(max(CHUNK_DISTANCES // max(n_clusters, 1), 1024), 1 << 17))
+
+
+def lloyd_stats(rows, weights, origin, centers, chunk_rows: int | None = None) -> PassStats:
     """Sums, weights and inertia per nearest centre: the E and half the M step of Lloyd.
 
-    Large inputs run their full chunks in one XLA-compiled call and the tail in a
-    dynamic-shape call; small inputs (and unknown shapes) use the dynamic call only.
+    Large inputs run the whole pass in one XLA-compiled call (compiled once per
+    shape); small ones use a dynamic-shape graph that never recompiles.
     """
+    chunk_rows = chunk_rows or auto_chunk_rows(int(centers.shape[0]))
     n = rows.shape[0]
-    n_chunks = (n // chunk_rows) if n is not None else 0
-    if n_chunks * chunk_rows < XLA_MIN_ROWS:
+    if n is None or n < XLA_MIN_ROWS:
         return _lloyd_stats_dynamic(rows, weights, origin, centers, chunk_rows)
-    stats = _lloyd_stats_full_chunks(rows, weights, origin, centers, n_chunks, chunk_rows)
-    done = n_chunks * chunk_rows
-    if done == n:
-        return stats
-    tail = _lloyd_stats_dynamic(rows[done:], weights[done:], origin, centers, chunk_rows)
-    return PassStats(*(a + b for a, b in zip(stats, tail, strict=True)))
+    return _lloyd_stats_static(rows, weights, origin, centers, min(chunk_rows, n))
 
 
 @tf.function(reduce_retracing=True)

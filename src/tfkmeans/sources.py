@@ -192,7 +192,7 @@ class InMemory(Source):
         sample_weight=None,
         *,
         dtype=None,
-        chunk_rows: int = kernels.DEFAULT_CHUNK_ROWS,
+        chunk_rows: int | None = None,
     ) -> None:
         array = X.numpy() if isinstance(X, tf.Tensor) else X
         self.dtype = np.dtype(dtype or array.dtype)
@@ -203,12 +203,16 @@ class InMemory(Source):
         weights = np.ones(self._n_rows) if sample_weight is None else np.asarray(sample_weight)
         self.sample_weight = weights.astype(np.float64)
         self.weights = kernels.as_tensor(weights, self.dtype)
-        self.chunk_rows = int(chunk_rows)
+        # None: chosen per pass from the number of centres (kernels.auto_chunk_rows).
+        self.chunk_rows = None if chunk_rows is None else int(chunk_rows)
         self._moments: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def n_rows(self) -> int:
         return self._n_rows
+
+    def _chunk(self, n_centers: int) -> int:
+        return self.chunk_rows or kernels.auto_chunk_rows(n_centers)
 
     def _moments_once(self) -> tuple[np.ndarray, np.ndarray]:
         if self._moments is None:
@@ -243,19 +247,20 @@ class InMemory(Source):
 
     def assign(self, centers: np.ndarray) -> Iterator[Assigned]:
         labels, sq = kernels.assign(
-            self.rows, self._tensor(self.origin), self._tensor(centers), self.chunk_rows
+            self.rows, self._tensor(self.origin), self._tensor(centers), self._chunk(len(centers))
         )
         yield Assigned(labels.numpy(), sq.numpy(), self.sample_weight)
 
     def chunks(self) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
-        for start in range(0, self.n_rows, self.chunk_rows):
-            stop = start + self.chunk_rows
+        step = self.chunk_rows or kernels.DEFAULT_CHUNK_ROWS
+        for start in range(0, self.n_rows, step):
+            stop = start + step
             yield self.rows[start:stop], self.weights[start:stop]
 
     def objective_and_gradient(self, centers: tf.Variable) -> tuple[float, tf.Tensor]:
         origin = tf.constant(self.origin, centers.dtype)
         value, grad = kernels.objective_and_gradient(
-            self.rows, self.weights, origin, centers, self.chunk_rows
+            self.rows, self.weights, origin, centers, self._chunk(int(centers.shape[0]))
         )
         return float(value), grad
 
@@ -270,7 +275,7 @@ class InMemory(Source):
     def sq_distances(self, centers: np.ndarray) -> np.ndarray:
         """All squared distances to ``centers`` (n x m), for k-means++ and transform."""
         out = kernels.sq_distances(
-            self.rows, self._tensor(self.origin), self._tensor(centers), self.chunk_rows
+            self.rows, self._tensor(self.origin), self._tensor(centers), self._chunk(len(centers))
         )
         return out.numpy()
 

@@ -103,7 +103,7 @@ def unit_rows(rows: np.ndarray) -> np.ndarray:
 
 
 def in_memory_source(
-    estimator, X, sample_weight=None, *, reset: bool, chunk_rows: int, unit: bool = False
+    estimator, X, sample_weight=None, *, reset: bool, chunk_rows: int | None, unit: bool = False
 ) -> tuple[InMemory, np.ndarray]:
     """Validated rows as an InMemory source, and the validated array itself.
 
@@ -119,7 +119,7 @@ def in_memory_source(
 
 
 def as_source(
-    estimator, X, sample_weight=None, *, reset: bool, chunk_rows: int, unit: bool = False
+    estimator, X, sample_weight=None, *, reset: bool, chunk_rows: int | None, unit: bool = False
 ) -> tuple[Source, np.ndarray | None]:
     """Any supported input as a Source, plus the validated array when X is in memory.
 
@@ -130,11 +130,7 @@ def as_source(
     if isinstance(X, (str, os.PathLike, tf.data.Dataset)):
         from tfkmeans.files import DatasetSource, read
 
-        X = (
-            DatasetSource(X)
-            if isinstance(X, tf.data.Dataset)
-            else read(X, chunk_rows=chunk_rows * 8)
-        )
+        X = DatasetSource(X) if isinstance(X, tf.data.Dataset) else read(X)
     if isinstance(X, Source):
         if sample_weight is not None:
             raise ValueError("sample_weight cannot be given with a Source: weight its rows instead")

@@ -1,0 +1,153 @@
+"""Out of core: fit k=64 for 10 iterations from a 4 GiB .npy and a Parquet folder.
+
+Writes float32 blobs (d=32; 4 GiB = 33.5M rows by default) to a .npy file and
+to a folder of Parquet files with the same rows, then fits the same k-means
+(same initial centres, exactly --iterations iterations, tol=0) three times,
+each in its own process so that its peak RSS is its own: from the .npy, from
+the Parquet folder, and in memory. Reports peak RSS, seconds per iteration
+(total fit time minus a 1-iteration fit, over iterations - 1) and the largest
+centre difference to the in-memory fit. The data is deleted afterwards.
+
+    python benchmarks/bench_outofcore.py [--gib 4] [--dir /work/tmp-outofcore]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+D, K = 32, 64
+
+
+def write_data(folder: Path, n: int) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.RandomState(0)
+    centers = rng.uniform(-10, 10, (K, D)).astype(np.float32)
+    npy = np.lib.format.open_memmap(folder / "x.npy", mode="w+", dtype=np.float32, shape=(n, D))
+    parts = folder / "parquet"
+    parts.mkdir()
+    step = 1 << 21
+    for i, start in enumerate(range(0, n, step)):
+        size = min(step, n - start)
+        rows = centers[rng.randint(0, K, size)] + 3.0 * rng.standard_normal((size, D)).astype(
+            np.float32
+        )
+        npy[start : start + size] = rows
+        table = pa.table({f"x{j}": rows[:, j] for j in range(D)})
+        pq.write_table(table, parts / f"part-{i:04d}.parquet", row_group_size=1 << 18)
+    npy.flush()
+    del npy
+    np.save(folder / "init.npy", np.load(folder / "x.npy", mmap_mode="r")[: K * 1000 : 1000])
+
+
+def fit_child(kind: str, folder: str, iterations: int) -> None:
+    """Runs in a child process: one fit, prints a JSON line with timings and centres."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.path.insert(0, str(HERE.parent / "src"))
+    import tfkmeans
+
+    folder = Path(folder)
+    init = np.load(folder / "init.npy")
+    if kind == "memory":
+        data = np.load(folder / "x.npy")
+    else:
+        data = tfkmeans.read(folder / ("x.npy" if kind == "npy" else "parquet"))
+    timings = {}
+    for its in (1, iterations):
+        start = time.perf_counter()
+        km = tfkmeans.KMeans(K, init=init, n_init=1, max_iter=its, tol=0).fit(data)
+        timings[its] = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    per_iter = (timings[iterations] - timings[1]) / (iterations - 1)
+    print(
+        json.dumps(
+            {
+                "kind": kind,
+                "peak_rss": peak,
+                "per_iter": per_iter,
+                "total": timings[iterations],
+                "n_iter": km.n_iter_,
+                "centers": km.cluster_centers_.tolist(),
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gib", type=float, default=4.0)
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--dir", default="/work/tmp-outofcore")
+    parser.add_argument("--out", default=str(HERE / "results" / "outofcore.md"))
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        fit_child(args.child[0], args.child[1], int(args.child[2]))
+        return
+    n = int(args.gib * (1 << 30) / (4 * D))
+    folder = Path(args.dir)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    try:
+        start = time.perf_counter()
+        write_data(folder, n)
+        print(
+            f"wrote {n:,} rows x {D} float32 ({args.gib} GiB) in {time.perf_counter() - start:.0f} s"
+        )
+        results = {}
+        for kind in ("npy", "parquet", "memory"):
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", kind, str(folder), str(args.iterations)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            results[kind] = json.loads(out.strip().splitlines()[-1])
+            r = results[kind]
+            print(f"{kind}: {r['per_iter']:.2f} s/iter, peak RSS {r['peak_rss'] / 2**30:.2f} GiB")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    memory = results["memory"]
+    sys.path.insert(0, str(HERE))
+    from bench_lloyd import machine
+
+    lines = [
+        f"Machine: {machine()}",
+        "",
+        f"{n:,} rows x {D} float32 ({args.gib:g} GiB), k={K}, {args.iterations} iterations "
+        "from the same initial centres; each fit in its own process.",
+        "",
+        "| source | s / iteration | vs in memory | peak RSS | max centre difference vs in memory |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, label in (
+        ("npy", ".npy (memory-mapped)"),
+        ("parquet", "Parquet folder"),
+        ("memory", "in memory"),
+    ):
+        r = results[kind]
+        diff = float(np.max(np.abs(np.array(r["centers"]) - np.array(memory["centers"]))))
+        lines.append(
+            f"| {label} | {r['per_iter']:.2f} | {r['per_iter'] / memory['per_iter']:.2f}x | "
+            f"{r['peak_rss'] / 2**30:.2f} GiB | {diff:.1e} |"
+        )
+    table = "\n".join(lines)
+    print(table)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
