@@ -99,6 +99,8 @@ def _read_meta(archive: zipfile.ZipFile, path: Path) -> dict:
 def load_model(cls, path: str | os.PathLike):
     """Read a model file written by ``save_model``; every failure is a one-line ValueError."""
     path = Path(path)
+    if path.is_dir() and (path / "metadata").is_dir() and (path / "data").is_dir():
+        return load_spark_model(cls, path)
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} does not exist")
     with open(path, "rb") as handle:
@@ -135,4 +137,35 @@ def load_model(cls, path: str | os.PathLike):
     estimator._n_features_out = centers.shape[0]
     if "feature_names_in_" in attributes:
         estimator.feature_names_in_ = np.asarray(attributes["feature_names_in_"], dtype=object)
+    return estimator
+
+
+def load_spark_model(cls, path: Path):
+    """A model saved by ``tfkmeans.spark.SparkKMeansModel`` (metadata JSON + Parquet
+    centres, Spark's layout), as an in-memory KMeans for prediction. Spark does not
+    save the training cost, so ``inertia_`` is NaN and ``n_iter_`` 0."""
+    import pyarrow.parquet as pq
+
+    try:
+        lines = [
+            line
+            for part in sorted((path / "metadata").glob("part-*"))
+            for line in part.read_text().splitlines()
+            if line.strip()
+        ]
+        meta = json.loads(lines[0])
+        table = pq.read_table(path / "data").sort_by("clusterIdx")
+        centers = np.array(table["clusterCenter"].to_pylist(), dtype=np.float64)
+    except (IndexError, KeyError, OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a readable Spark k-means model ({exc})") from None
+    if meta.get("format") != "tfkmeans.SparkKMeansModel" or centers.ndim != 2:
+        raise ValueError(f"{path} is not a tfkmeans Spark model")
+    params = meta.get("paramMap", {})
+    metric = "cosine" if params.get("distanceMeasure") == "cosine" else "euclidean"
+    estimator = cls(n_clusters=len(centers), metric=metric)
+    estimator.cluster_centers_ = centers
+    estimator.inertia_ = float("nan")
+    estimator.n_iter_ = 0
+    estimator.n_features_in_ = centers.shape[1]
+    estimator._n_features_out = len(centers)
     return estimator

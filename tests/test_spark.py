@@ -1,0 +1,145 @@
+"""SparkKMeans on a real local Spark, against tfkmeans.KMeans and pyspark.ml's KMeans."""
+
+import os
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+
+pyspark = pytest.importorskip("pyspark", reason="pyspark is installed by make test")
+from pyspark.ml.clustering import KMeans as MLlibKMeans  # noqa: E402
+from pyspark.ml.linalg import Vectors  # noqa: E402
+from pyspark.sql import SparkSession  # noqa: E402
+
+from tfkmeans import KMeans  # noqa: E402
+from tfkmeans.spark import SparkKMeans, SparkKMeansModel  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def spark():
+    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+    session = (
+        SparkSession.builder.master("local[2,2]")  # 2 threads, tasks retried once
+        .appName("tfkmeans-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.driver.memory", "2g")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def blobs_data():
+    X, _ = make_blobs(3000, n_features=3, centers=4, cluster_std=1.5, random_state=0)
+    return X
+
+
+def frame(spark, X, partitions=2, kind="vector"):
+    rows = [(Vectors.dense(x),) for x in X] if kind == "vector" else [(x.tolist(),) for x in X]
+    return spark.createDataFrame(rows, ["features"]).repartition(partitions)
+
+
+@pytest.mark.parametrize("partitions", [1, 2, 3])
+def test_same_centres_as_in_memory_from_same_start(spark, blobs_data, partitions):
+    X = blobs_data
+    init = X[[0, 1, 2, 3]]
+    ref = KMeans(4, init=init, n_init=1, tol=0, max_iter=50).fit(X)
+    model = SparkKMeans(k=4, maxIter=50, tol=0.0, seed=1).setInitialModel(init)
+    fitted = model.fit(frame(spark, X, partitions))
+    np.testing.assert_allclose(np.array(fitted.clusterCenters()), ref.cluster_centers_, atol=1e-8)
+    assert fitted.summary.trainingCost == pytest.approx(ref.inertia_, rel=1e-9)
+    assert sorted(fitted.summary.clusterSizes) == sorted(np.bincount(ref.labels_).tolist())
+
+
+def test_cost_close_to_mllib_and_transform(spark, blobs_data):
+    df = frame(spark, blobs_data, 2).cache()
+    ours = SparkKMeans(k=4, seed=3).fit(df)
+    ref = MLlibKMeans(k=4, seed=3).fit(df)
+    assert ours.summary.trainingCost <= ref.summary.trainingCost * 1.01
+    out = ours.transform(df)
+    assert out.schema["prediction"].dataType.typeName() == "integer"
+    rows = out.collect()
+    X = np.array([r["features"].toArray() for r in rows])
+    labels = np.array([r["prediction"] for r in rows])
+    centers = np.array(ours.clusterCenters())
+    np.testing.assert_array_equal(labels, ((X[:, None] - centers[None]) ** 2).sum(-1).argmin(1))
+    assert ours.predict(Vectors.dense(X[0])) == labels[0]
+
+
+def test_array_column_numeric_columns_weights_and_cosine(spark, blobs_data):
+    X = blobs_data
+    arr = frame(spark, X, 2, kind="array")
+    cols = spark.createDataFrame(
+        [tuple(map(float, x)) + (1.0 + i % 2,) for i, x in enumerate(X)], ["a", "b", "c", "w"]
+    )
+    a = SparkKMeans(k=4, seed=0).fit(arr)
+    b = SparkKMeans(k=4, seed=0, featuresCols=["a", "b", "c"]).fit(cols)
+    assert a.summary.trainingCost == pytest.approx(b.summary.trainingCost, rel=0.05)
+    weighted = SparkKMeans(k=4, seed=0, featuresCols=["a", "b", "c"], weightCol="w").fit(cols)
+    assert sum(weighted.summary.clusterSizes) == pytest.approx(
+        sum(1.0 + i % 2 for i in range(len(X)))
+    )
+    cos = SparkKMeans(k=4, seed=0, distanceMeasure="cosine").fit(frame(spark, X + 20, 2))
+    np.testing.assert_allclose(np.linalg.norm(np.array(cos.clusterCenters()), axis=1), 1.0)
+
+
+def test_k_distinct_points_give_k_centres(spark):
+    X = np.array([[0.0, 0.0]] * 50 + [[5.0, 5.0]] * 50 + [[9.0, 0.0]] * 3)
+    model = SparkKMeans(k=3, seed=0, initMode="random").fit(frame(spark, X, 2))
+    centers = np.array(model.clusterCenters())
+    assert len(np.unique(centers.round(6), axis=0)) == 3
+
+
+def test_save_load_and_in_memory_load(spark, blobs_data, tmp_path):
+    model = SparkKMeans(k=4, seed=1).fit(frame(spark, blobs_data, 2))
+    path = str(tmp_path / "model")
+    model.save(path)
+    loaded = SparkKMeansModel.load(path)
+    np.testing.assert_array_equal(
+        np.array(loaded.clusterCenters()), np.array(model.clusterCenters())
+    )
+    assert loaded.getK() == 4 and not loaded.hasSummary
+    km = KMeans.load(path)
+    X = blobs_data
+    expected = ((X[:, None] - np.array(model.clusterCenters())[None]) ** 2).sum(-1).argmin(1)
+    np.testing.assert_array_equal(km.predict(X), expected)
+
+
+def test_retried_task_gives_same_result(spark, blobs_data, tmp_path):
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import ArrayType, DoubleType
+
+    marker = str(tmp_path / "failed-once")
+
+    def fail_once(values):
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            raise RuntimeError("injected failure: this task is retried by Spark")
+        return values
+
+    flaky_udf = F.udf(fail_once, ArrayType(DoubleType()))
+    df = frame(spark, blobs_data, 2, kind="array")
+    clean = SparkKMeans(k=4, seed=5).fit(df)
+    flaky = SparkKMeans(k=4, seed=5).fit(df.select(flaky_udf("features").alias("features")))
+    assert os.path.exists(marker)
+    np.testing.assert_allclose(np.array(flaky.clusterCenters()), np.array(clean.clusterCenters()))
+
+
+def test_bad_input(spark):
+    df = spark.createDataFrame([(1.0, "x", [1.0, 2.0]), (2.0, "y", [1.0])], ["a", "s", "v"])
+    with pytest.raises(ValueError, match="column 'nope' does not exist"):
+        SparkKMeans(k=2, featuresCol="nope").fit(df)
+    with pytest.raises(ValueError, match="column 's' is string"):
+        SparkKMeans(k=2, featuresCols=["a", "s"]).fit(df)
+    with pytest.raises(Exception, match="feature vectors have 1 values, expected 2"):
+        SparkKMeans(k=2, featuresCol="v").fit(df)
+    nulls = spark.createDataFrame([(1.0, 2.0), (None, 1.0), (3.0, 4.0), (5.0, 5.0)], ["a", "b"])
+    with pytest.raises(ValueError, match="1 rows have null values in 'a,b'"):
+        SparkKMeans(k=2, featuresCols=["a", "b"]).fit(nulls)
+    skipped = SparkKMeans(k=2, featuresCols=["a", "b"], handleInvalid="skip").fit(nulls)
+    assert skipped.summary.numSkipped == 1 and sum(skipped.summary.clusterSizes) == 3
+    with pytest.raises(ValueError, match="k=9 is larger than the 3 rows"):
+        SparkKMeans(k=9, featuresCols=["a", "b"], handleInvalid="skip").fit(nulls)
