@@ -143,3 +143,24 @@ def test_bad_input(spark):
     assert skipped.summary.numSkipped == 1 and sum(skipped.summary.clusterSizes) == 3
     with pytest.raises(ValueError, match="k=9 is larger than the 3 rows"):
         SparkKMeans(k=9, featuresCols=["a", "b"], handleInvalid="skip").fit(nulls)
+
+
+def test_databricks_example_runs_locally():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root / "src"), TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, str(root / "examples" / "databricks_kmeans.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "training cost:" in result.stdout
+    assert "reloaded centres equal: True" in result.stdout
+    sizes = result.stdout.split("cluster sizes: ")[1].split(" iterations")[0]
+    assert sum(int(v) for v in sizes.strip("[]").split(",")) == 20_000
