@@ -1,27 +1,9 @@
 """The command line end to end, run as a user runs it (a subprocess per command)."""
 
-import os
-import subprocess
-import sys
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-
-SRC = str(Path(__file__).resolve().parents[1] / "src")
-
-
-def run(*args, cwd):
-    env = dict(os.environ, PYTHONPATH=SRC, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, "-m", "tfkmeans.cli", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def ok(result):
@@ -29,9 +11,9 @@ def ok(result):
     return result
 
 
-def test_workflow_generate_fit_predict_plot_info(tmp_path):
+def test_workflow_generate_fit_predict_plot_info(tmp_path, run_cli):
     ok(
-        run(
+        run_cli(
             "generate",
             "blobs.parquet",
             "--n-samples",
@@ -45,10 +27,12 @@ def test_workflow_generate_fit_predict_plot_info(tmp_path):
             cwd=tmp_path,
         )
     )
-    fit = ok(run("fit", "blobs.parquet", "--k", 4, "--seed", 0, "--model", "m.tfkm", cwd=tmp_path))
+    fit = ok(
+        run_cli("fit", "blobs.parquet", "--k", 4, "--seed", 0, "--model", "m.tfkm", cwd=tmp_path)
+    )
     assert "inertia" in fit.stdout and "[tfkmeans] lloyd step 1" in fit.stderr
     ok(
-        run(
+        run_cli(
             "predict", "blobs.parquet", "--model", "m.tfkm", "--out", "labels.parquet", cwd=tmp_path
         )
     )
@@ -58,21 +42,23 @@ def test_workflow_generate_fit_predict_plot_info(tmp_path):
 
     table = pq.read_table(tmp_path / "blobs.parquet").to_pandas().to_numpy()
     np.testing.assert_array_equal(labels, KMeans.load(tmp_path / "m.tfkm").predict(table))
-    ok(run("plot", "blobs.parquet", "--model", "m.tfkm", "--out", "p.png", cwd=tmp_path))
+    ok(run_cli("plot", "blobs.parquet", "--model", "m.tfkm", "--out", "p.png", cwd=tmp_path))
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
-    info = ok(run("info", "m.tfkm", cwd=tmp_path))
+    info = ok(run_cli("info", "m.tfkm", cwd=tmp_path))
     assert "clusters: 4" in info.stdout and "features: 3" in info.stdout
 
 
-def test_generate_formats_elbow_and_quiet(tmp_path):
-    ok(run("generate", "b.npy", "--n-samples", 3000, "--centers", 3, "--quiet", cwd=tmp_path))
-    ok(run("generate", "b.csv", "--n-samples", 300, "--centers", 3, "--quiet", cwd=tmp_path))
+def test_generate_formats_elbow_and_quiet(tmp_path, run_cli):
+    ok(run_cli("generate", "b.npy", "--n-samples", 3000, "--centers", 3, "--quiet", cwd=tmp_path))
+    ok(run_cli("generate", "b.csv", "--n-samples", 300, "--centers", 3, "--quiet", cwd=tmp_path))
     assert np.load(tmp_path / "b.npy").shape == (3000, 2)
     assert (tmp_path / "b.csv").read_text().splitlines()[0].replace('"', "") == "x0,x1"
-    elbow = ok(run("elbow", "b.npy", "--k-range", "2:5", "--out", "e.png", "--quiet", cwd=tmp_path))
+    elbow = ok(
+        run_cli("elbow", "b.npy", "--k-range", "2:5", "--out", "e.png", "--quiet", cwd=tmp_path)
+    )
     assert "best silhouette at k=3" in elbow.stdout and elbow.stderr == ""
     fit = ok(
-        run(
+        run_cli(
             "fit",
             "b.csv",
             "--k",
@@ -88,15 +74,15 @@ def test_generate_formats_elbow_and_quiet(tmp_path):
     assert fit.stderr == ""
 
 
-def test_help_for_every_command(tmp_path):
+def test_help_for_every_command(tmp_path, run_cli):
     for command in ("demo", "generate", "fit", "predict", "plot", "elbow", "info"):
-        result = ok(run(command, "--help", cwd=tmp_path))
+        result = ok(run_cli(command, "--help", cwd=tmp_path))
         assert "usage: tfkmeans " + command in result.stdout
 
 
-def test_user_errors_are_one_line_and_keep_good_files(tmp_path):
-    ok(run("generate", "g.npy", "--n-samples", 500, "--quiet", cwd=tmp_path))
-    ok(run("fit", "g.npy", "--k", 3, "--model", "m.tfkm", "--quiet", cwd=tmp_path))
+def test_user_errors_are_one_line_and_keep_good_files(tmp_path, run_cli):
+    ok(run_cli("generate", "g.npy", "--n-samples", 500, "--quiet", cwd=tmp_path))
+    ok(run_cli("fit", "g.npy", "--k", 3, "--model", "m.tfkm", "--quiet", cwd=tmp_path))
     good = (tmp_path / "m.tfkm").read_bytes()
     (tmp_path / "bad.tfkm").write_bytes(b"PK\x03\x04 not really a zip")
     (tmp_path / "r.csv").write_text("a,b\n1,2\n3\n")
@@ -116,7 +102,7 @@ def test_user_errors_are_one_line_and_keep_good_files(tmp_path):
         (("elbow", "g.npy", "--k-range", "5", "--out", "e.png"), "--k-range"),
     ]
     for args, message in cases:
-        result = run(*args, cwd=tmp_path)
+        result = run_cli(*args, cwd=tmp_path)
         assert result.returncode == 2, (args, result.stderr)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("tfkmeans: error:"), result.stderr

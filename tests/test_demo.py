@@ -1,28 +1,9 @@
 """`tfkmeans demo` end to end, as a user runs it."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
 
-
-def run_cli(*args, cwd):
-    env = dict(os.environ, PYTHONPATH=SRC, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, "-m", "tfkmeans.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def test_demo_prints_table_and_writes_plots(tmp_path):
+def test_demo_prints_table_and_writes_plots(tmp_path, run_cli):
     result = run_cli("demo", "--out", "plots", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -43,7 +24,7 @@ def test_demo_prints_table_and_writes_plots(tmp_path):
         assert (tmp_path / "plots" / name).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_gradient_demo_reproduces_second_tutorial(tmp_path):
+def test_gradient_demo_reproduces_second_tutorial(tmp_path, run_cli):
     result = run_cli("demo", "--gradient", "--out", "plots", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = next(
@@ -55,7 +36,7 @@ def test_gradient_demo_reproduces_second_tutorial(tmp_path):
         assert (tmp_path / "plots" / name).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_cli_error_is_one_line_without_traceback(tmp_path):
+def test_cli_error_is_one_line_without_traceback(tmp_path, run_cli):
     result = run_cli("demo", "--out", "plots", "--max-iter", "0", cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

@@ -10,6 +10,20 @@ import pytest
 from tfkmeans import KMeans, persist
 
 
+def read_members(path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def replace_member(path, name: str, data: bytes) -> None:
+    """Rewrites one member of a model file, as a tampered or foreign writer would."""
+    members = read_members(path)
+    members[name] = data
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, content in members.items():
+            archive.writestr(member, content)
+
+
 @pytest.fixture
 def fitted(blobs):
     X, _ = blobs
@@ -109,14 +123,9 @@ def test_newer_version_is_refused(fitted, tmp_path):
     km, _ = fitted
     path = tmp_path / "model.tfkm"
     km.save(path)
-    with zipfile.ZipFile(path) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    meta = json.loads(members["model.json"])
+    meta = json.loads(read_members(path)["model.json"])
     meta["version"] = persist.VERSION + 1
-    members["model.json"] = json.dumps(meta).encode()
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
+    replace_member(path, "model.json", json.dumps(meta).encode())
     with pytest.raises(ValueError, match="upgrade tfkmeans"):
         KMeans.load(path)
 
@@ -125,14 +134,9 @@ def test_pickled_array_is_refused(fitted, tmp_path):
     km, _ = fitted
     path = tmp_path / "model.tfkm"
     km.save(path)
-    with zipfile.ZipFile(path) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
     buffer = io.BytesIO()
     np.save(buffer, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
-    members["cluster_centers_.npy"] = buffer.getvalue()
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
+    replace_member(path, "cluster_centers_.npy", buffer.getvalue())
     with pytest.raises(ValueError, match="corrupt"):
         KMeans.load(path)
 
