@@ -52,6 +52,15 @@ def write_data(folder: Path, n: int) -> None:
     np.save(folder / "init.npy", np.load(folder / "x.npy", mmap_mode="r")[: K * 1000 : 1000])
 
 
+def peak_rss() -> int:
+    """This process's peak resident set (VmHWM), in bytes. Not ru_maxrss: Linux carries
+    that across exec, so a child would report its parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def fit_child(kind: str, folder: str, iterations: int) -> None:
     """Runs in a child process: one fit, prints a JSON line with timings and centres."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -69,7 +78,7 @@ def fit_child(kind: str, folder: str, iterations: int) -> None:
         start = time.perf_counter()
         km = tfkmeans.KMeans(K, init=init, n_init=1, max_iter=its, tol=0).fit(data)
         timings[its] = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss()
     per_iter = (timings[iterations] - timings[1]) / (iterations - 1)
     print(
         json.dumps(

@@ -4,7 +4,9 @@ The blobs are written to Parquet and read back as a cached DataFrame with a
 Spark ML vector column. Each estimator is fitted with maxIter=1 and maxIter=20
 (same k, seed, k-means|| init with initSteps=2) after one warm-up fit (Python
 workers start and import TensorFlow once per session): seconds per iteration =
-(t20 - t1) / 19 and init ~ t1 - one iteration. Costs are side by side.
+(t20 - t1) / 19 and init ~ t1 - one iteration (only meaningful when all 20
+iterations ran: tol=0 still stops a run whose centres stop moving, so the table
+shows the iterations run). Costs are side by side.
 
     python benchmarks/bench_spark.py [--n 1000000] [--out benchmarks/results/spark.md]
 """
@@ -80,7 +82,14 @@ def main() -> None:
             t1, _ = timed(make, 1)
             t20, model = timed(make, 20)
             per_iter = (t20 - t1) / 19
-            results[name] = (t20, max(t1 - per_iter, 0.0), per_iter, model.summary.trainingCost)
+            summary = model.summary
+            results[name] = (
+                t20,
+                max(t1 - per_iter, 0.0),
+                per_iter,
+                summary.trainingCost,
+                summary.numIter,
+            )
             print(
                 f"{name}: total {t20:.1f} s, init {t1 - per_iter:.1f} s, {per_iter:.2f} s/iter",
                 flush=True,
@@ -96,11 +105,13 @@ def main() -> None:
         f"n={args.n:,}, d={args.d}, k={args.k}, maxIter=20, tol=0, k-means|| (initSteps=2), cached "
         "DataFrame with a vector column.",
         "",
-        "| estimator | total s | init s | s / iteration | training cost |",
-        "|---|---|---|---|---|",
+        "| estimator | total s | init s | s / iteration | iterations run | training cost |",
+        "|---|---|---|---|---|---|",
     ]
-    for name, (total, init, per_iter, cost) in results.items():
-        lines.append(f"| {name} | {total:.1f} | {init:.1f} | {per_iter:.2f} | {cost:.6g} |")
+    for name, (total, init, per_iter, cost, n_iter) in results.items():
+        lines.append(
+            f"| {name} | {total:.1f} | {init:.1f} | {per_iter:.2f} | {n_iter} | {cost:.6g} |"
+        )
     lines += [
         "",
         f"MLlib / tfkmeans total time: {ref[0] / ours[0]:.2f} (above 1: tfkmeans faster); "

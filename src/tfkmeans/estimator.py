@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from tfkmeans import persist
 from tfkmeans.gradient import OPTIMIZERS, default_learning_rate, gradient_descent, make_optimizer
 from tfkmeans.initialization import initial_centers
-from tfkmeans.lloyd import lloyd
+from tfkmeans.lloyd import lloyd, unit_sphere
 from tfkmeans.minibatch import MiniBatchState, minibatch
 from tfkmeans.minibatch import step as minibatch_step
 from tfkmeans.progress import IterationReporter, make_reporter
@@ -148,14 +148,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         """Maps centred centres back onto the unit sphere in user coordinates (cosine only)."""
         if not self._cosine:
             return None
-        origin = source.origin
-
-        def to_sphere(centers: np.ndarray) -> np.ndarray:
-            user = centers + origin
-            norms = np.linalg.norm(user, axis=1, keepdims=True)
-            return np.where(norms > 0, user / np.maximum(norms, 1e-300), user) - origin
-
-        return to_sphere
+        return unit_sphere(source.origin)
 
     def _n_init(self) -> int:
         if self.n_init != "auto":
@@ -186,8 +179,9 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             init_size = max(init_size, self.n_clusters)
             if init_size < source.n_rows:
                 sample, weights = source.sample(init_size, random_state)
-                points = InMemory(sample, sample_weight=weights, dtype=np.float64)
-                points._moments = (np.zeros(source.n_features), np.ones(source.n_features))
+                points = InMemory(
+                    sample, weights, dtype=np.float64, origin=np.zeros(source.n_features)
+                )
                 centers = initial_centers(points, self.n_clusters, self.init, random_state)
                 return self._project(source, centers)
         init = self.init

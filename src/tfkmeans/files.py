@@ -47,25 +47,35 @@ class ChunkedSource(Source):
         self.chunk_rows = int(chunk_rows)
         self._requested_dtype = None if dtype is None else np.dtype(dtype)
         self._summary: tuple[int, np.ndarray, float] | None = None
+        self._validated = False
 
     @abc.abstractmethod
     def _read(self) -> Iterator[np.ndarray]:
         """Raw 2-D chunks of at most chunk_rows rows, in row order (any numeric dtype)."""
 
     def _checked(self) -> Iterator[np.ndarray]:
-        position = 0
+        """Chunks in the compute dtype; the first full pass also checks shapes and values
+        (later passes trust a file that already passed once)."""
+        position, check = 0, not self._validated
         for chunk in _prefetched(self._read()):
             chunk = np.asarray(chunk)
-            if chunk.ndim != 2 or chunk.shape[1] != self.n_features:
-                raise ValueError(
-                    f"{self.name}: rows from {position} have shape {chunk.shape[1:]}, "
-                    f"expected {self.n_features} features"
-                )
-            if not np.isfinite(chunk).all():
-                bad = position + int(np.flatnonzero(~np.isfinite(chunk).all(axis=1))[0])
-                raise ValueError(f"{self.name}: row {bad} contains NaN or infinity")
+            if check:
+                self._check(chunk, position)
             position += len(chunk)
             yield chunk.astype(self.dtype, copy=False)
+        if check:
+            self._validated = True
+
+    def _check(self, chunk: np.ndarray, position: int) -> None:
+        if chunk.ndim != 2 or chunk.shape[1] != self.n_features:
+            raise ValueError(
+                f"{self.name}: rows from {position} have shape {chunk.shape[1:]}, "
+                f"expected {self.n_features} features"
+            )
+        finite = np.isfinite(chunk)
+        if not finite.all():
+            bad = position + int(np.flatnonzero(~finite.all(axis=1))[0])
+            raise ValueError(f"{self.name}: row {bad} contains NaN or infinity")
 
     # -- one first pass: count, mean, variance -------------------------------------------
 

@@ -212,12 +212,20 @@ def objective_and_gradient(rows, weights, origin, centers, chunk_rows: int = DEF
 
 
 @tf.function(reduce_retracing=True)
-def moments(rows):
-    """Per-feature mean and variance in float64, two-pass for accuracy."""
-    x = tf.cast(rows, tf.float64)
-    mean = tf.reduce_mean(x, axis=0)
-    var = tf.reduce_mean(tf.square(x - mean), axis=0)
-    return mean, var
+def moments(rows, chunk_rows: int = 65536):
+    """Per-feature mean and variance in float64: two passes over chunks, so no float64
+    copy of the rows is ever made."""
+    n = tf.shape(rows)[0]
+    n_chunks = _chunk_bounds(n, chunk_rows)
+    total = tf.zeros_like(rows[0], tf.float64)
+    for i in tf.range(n_chunks):
+        total += tf.reduce_sum(tf.cast(rows[i * chunk_rows : (i + 1) * chunk_rows], tf.float64), 0)
+    mean = total / tf.cast(n, tf.float64)
+    squares = tf.zeros_like(mean)
+    for i in tf.range(n_chunks):
+        x = tf.cast(rows[i * chunk_rows : (i + 1) * chunk_rows], tf.float64) - mean
+        squares += tf.reduce_sum(tf.square(x), 0)
+    return mean, squares / tf.cast(n, tf.float64)
 
 
 def as_tensor(values, dtype) -> tf.Tensor:

@@ -53,6 +53,18 @@ def centers_from_stats(stats: PartialStats, previous: np.ndarray) -> np.ndarray:
     return centers
 
 
+def unit_sphere(origin: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The ``normalize`` hook of cosine k-means: centres (relative to ``origin``) put back
+    on the unit sphere in user coordinates; a zero centre is left as it is."""
+
+    def project(centers: np.ndarray) -> np.ndarray:
+        user = centers + origin
+        norms = np.linalg.norm(user, axis=1, keepdims=True)
+        return np.where(norms > 0, user / np.maximum(norms, 1e-300), user) - origin
+
+    return project
+
+
 def converged(shift_sq: np.ndarray, tol: float, rule: str) -> bool:
     """scikit-learn: total squared shift <= tol. Spark: every centre moved <= tol."""
     if rule == "spark":

@@ -193,6 +193,7 @@ class InMemory(Source):
         *,
         dtype=None,
         chunk_rows: int | None = None,
+        origin: np.ndarray | None = None,
     ) -> None:
         array = X.numpy() if isinstance(X, tf.Tensor) else X
         self.dtype = np.dtype(dtype or array.dtype)
@@ -206,6 +207,8 @@ class InMemory(Source):
         # None: chosen per pass from the number of centres (kernels.auto_chunk_rows).
         self.chunk_rows = None if chunk_rows is None else int(chunk_rows)
         self._moments: tuple[np.ndarray, np.ndarray] | None = None
+        # Rows that are already centred (samples handed out by another Source) keep that origin.
+        self._origin = None if origin is None else representable(origin, self.dtype)
 
     @property
     def n_rows(self) -> int:
@@ -222,7 +225,7 @@ class InMemory(Source):
 
     @property
     def origin(self) -> np.ndarray:
-        return self._moments_once()[0]
+        return self._moments_once()[0] if self._origin is None else self._origin
 
     @property
     def mean_variance(self) -> float:

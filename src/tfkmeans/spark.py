@@ -492,7 +492,7 @@ class SparkKMeans(Estimator, _SparkKMeansParams):
 
     def _fit(self, dataset: DataFrame) -> SparkKMeansModel:
         from tfkmeans.initialization import initial_centers, kmeans_parallel
-        from tfkmeans.lloyd import lloyd
+        from tfkmeans.lloyd import lloyd, unit_sphere
 
         cosine = self.getOrDefault(self.distanceMeasure) == "cosine"
         weight_col = self.getOrDefault(self.weightCol) if self.isSet(self.weightCol) else None
@@ -518,7 +518,7 @@ class SparkKMeans(Estimator, _SparkKMeansParams):
             centers = kmeans_parallel(source, k, random_state, n_steps=self.getInitSteps())
         else:
             centers = initial_centers(source, k, "random", random_state)
-        normalize = _sphere(source.origin) if cosine else None
+        normalize = unit_sphere(source.origin) if cosine else None
         if normalize is not None:
             centers = normalize(centers)
         result = lloyd(
@@ -549,14 +549,6 @@ class SparkKMeansSummary:
     def __init__(self, k, trainingCost, clusterSizes, numIter, numSkipped=0):
         self.k, self.trainingCost, self.clusterSizes = k, trainingCost, clusterSizes
         self.numIter, self.numSkipped = numIter, numSkipped
-
-
-def _sphere(origin: np.ndarray):
-    def to_sphere(centers: np.ndarray) -> np.ndarray:
-        user = centers + origin
-        return user / np.linalg.norm(user, axis=1, keepdims=True) - origin
-
-    return to_sphere
 
 
 class SparkKMeansModel(Model, _SparkKMeansParams):
