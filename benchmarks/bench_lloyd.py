@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -26,32 +25,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
-import sklearn  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from sklearn.cluster import KMeans as SkKMeans  # noqa: E402
 from sklearn.datasets import make_blobs  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import tfkmeans  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, publish  # noqa: E402
+
 DATASETS = {"S": (100_000, 2, 3), "M": (1_000_000, 32, 64), "L": (200_000, 128, 256)}
 QUICK = {"S": (20_000, 2, 3), "M": (100_000, 32, 64), "L": (20_000, 128, 256)}
 ITERATIONS = 20
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"TensorFlow {tf.__version__}, scikit-learn {sklearn.__version__}, faiss {faiss.__version__}"
-    )
 
 
 def blobs(n: int, d: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -171,11 +156,7 @@ def main() -> None:
         "difference of the final inertia between tfkmeans and each peer (target <= 1e-4). "
         f"All runs: exactly {ITERATIONS} iterations from the same initial centroids."
     )
-    table = "\n".join(lines)
-    print("\n" + table)
-    if not args.quick:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(table + "\n")
+    publish(lines, args.out if not args.quick else os.devnull)
 
 
 if __name__ == "__main__":

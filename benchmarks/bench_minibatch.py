@@ -25,7 +25,7 @@ from sklearn.datasets import make_blobs  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_lloyd import machine  # noqa: E402
+from common import machine, publish  # noqa: E402
 
 import tfkmeans  # noqa: E402
 
@@ -107,10 +107,7 @@ def main() -> None:
         "(above 1: tfkmeans faster). A ratio near 1.25 is a k-means++ start that missed "
         "blobs (a local optimum); it happens to both libraries for some seeds.",
     ]
-    table = "\n".join(lines)
-    print(table)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(table + "\n")
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

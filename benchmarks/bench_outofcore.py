@@ -130,7 +130,7 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
     memory = results["memory"]
     sys.path.insert(0, str(HERE))
-    from bench_lloyd import machine
+    from common import machine, publish
 
     lines = [
         f"Machine: {machine()}",
@@ -152,10 +152,7 @@ def main() -> None:
             f"| {label} | {r['per_iter']:.2f} | {r['per_iter'] / memory['per_iter']:.2f}x | "
             f"{r['peak_rss'] / 2**30:.2f} GiB | {diff:.1e} |"
         )
-    table = "\n".join(lines)
-    print(table)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(table + "\n")
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "results" / "spark.md"))
     args = parser.parse_args()
 
-    from bench_lloyd import machine
+    from common import machine, publish
     from pyspark.ml.clustering import KMeans as MLlibKMeans
     from pyspark.ml.functions import array_to_vector
     from pyspark.sql import SparkSession
@@ -117,10 +117,7 @@ def main() -> None:
         f"MLlib / tfkmeans total time: {ref[0] / ours[0]:.2f} (above 1: tfkmeans faster); "
         f"cost ratio tfkmeans / MLlib: {ours[3] / ref[3]:.4f}.",
     ]
-    table = "\n".join(lines)
-    print(table)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(table + "\n")
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

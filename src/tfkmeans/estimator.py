@@ -38,8 +38,9 @@ from tfkmeans.validation import (
     check_n_clusters,
 )
 
-# labels_ is kept after fitting a Source only up to this many rows (4 bytes each).
-MAX_ROWS_FOR_LABELS = 50_000_000
+# After fitting a file or Spark source, labels_ is kept only up to this many rows (4 bytes
+# each); beyond it, stream them with predict(source, out="labels.parquet").
+MAX_ROWS_FOR_LABELS = 10_000_000
 # Rows per mini-batch when batch_size is not set (scikit-learn's MiniBatchKMeans default).
 MINIBATCH_SIZE = 1024
 
@@ -263,7 +264,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         random_state = check_random_state(self.random_state)
         n_init = self._n_init()
         reporter = make_reporter(self.algorithm, self.verbose, total=self.max_iter)
-        keep_labels = source.n_rows <= MAX_ROWS_FOR_LABELS
+        keep_labels = rows is not None or source.n_rows <= MAX_ROWS_FOR_LABELS
         best = None
         starts = [self._init_centers(source, rows, random_state) for _ in range(n_init)]
         if self.algorithm == "minibatch" and n_init > 1:

@@ -223,12 +223,16 @@ class ParquetSource(ChunkedSource):
 
     def _read(self) -> Iterator[np.ndarray]:
         import pyarrow as pa
+        import pyarrow.parquet as pq
 
         try:
-            scanner = self._dataset.scanner(columns=self._columns, batch_size=self.chunk_rows)
-            for batch in scanner.to_batches():
-                if batch.num_rows:
-                    yield _batch_to_rows(batch, self._columns, self.n_features, self.name)
+            # File by file, one row group at a time: Arrow's dataset scanner reads ahead
+            # several files' row groups, which cost gigabytes of memory on large folders.
+            for file in self._dataset.files:
+                reader = pq.ParquetFile(file)
+                for batch in reader.iter_batches(batch_size=self.chunk_rows, columns=self._columns):
+                    if batch.num_rows:
+                        yield _batch_to_rows(batch, self._columns, self.n_features, self.name)
         except (pa.ArrowInvalid, OSError) as exc:
             raise ValueError(f"{self.name} could not be read ({exc})") from None
 

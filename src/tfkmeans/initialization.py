@@ -14,7 +14,6 @@ import numpy as np
 
 from tfkmeans.sources import InMemory, Source
 
-INIT_METHODS = ("k-means++", "random", "k-means||")
 # k-means++ on a source that is not in memory runs on a sample of this many rows per centre.
 SAMPLE_ROWS_PER_CENTER = 256
 

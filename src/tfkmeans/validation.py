@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 import os
 
 import numpy as np
@@ -82,12 +81,6 @@ def check_init_array(init, n_clusters: int, n_features: int) -> np.ndarray:
     if not np.all(np.isfinite(init)):
         raise ValueError("The initial centers contain NaN or infinity.")
     return init
-
-
-def check_positive_int(value, name: str) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 def unit_rows(rows: np.ndarray) -> np.ndarray:

@@ -1,0 +1,35 @@
+"""What every benchmark shares: the machine line and publishing a table."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+
+def machine() -> str:
+    """CPU model, cores and library versions, for the line above every table."""
+    import faiss
+    import sklearn
+    import tensorflow as tf
+
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"TensorFlow {tf.__version__}, scikit-learn {sklearn.__version__}, faiss {faiss.__version__}"
+    )
+
+
+def publish(lines: list[str], out: str | os.PathLike) -> None:
+    """Prints a Markdown table and writes it to ``out`` (README quotes these files)."""
+    table = "\n".join(lines)
+    print(table)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(table + "\n")
