@@ -1,6 +1,7 @@
 """SparkKMeans vs pyspark.ml KMeans on local[2]: n=1,000,000, d=32, k=64, maxIter=20, tol=0.
 
-The blobs are written to Parquet and read back as a cached DataFrame with a
+Overlapping blobs (cluster_std=10, so that neither estimator converges before
+20 iterations) are written to Parquet and read back as a cached DataFrame with a
 Spark ML vector column. Each estimator is fitted with maxIter=1 and maxIter=20
 (same k, seed, k-means|| init with initSteps=2) after one warm-up fit (Python
 workers start and import TensorFlow once per session): seconds per iteration =
@@ -52,7 +53,9 @@ def main() -> None:
         tempfile.mkdtemp(prefix="tfkm-spark-", dir="/work" if Path("/work").is_dir() else None)
     )
     try:
-        X, _ = make_blobs(args.n, n_features=args.d, centers=args.k, random_state=0)
+        X, _ = make_blobs(
+            args.n, n_features=args.d, centers=args.k, cluster_std=10.0, random_state=0
+        )
         values = pa.array(X.reshape(-1))
         pq.write_table(
             pa.table({"x": pa.FixedSizeListArray.from_arrays(values, args.d)}), folder / "x.parquet"
