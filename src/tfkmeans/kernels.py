@@ -165,13 +165,11 @@ def sq_distances(rows, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS):
 def objective(x: tf.Tensor, w: tf.Tensor, centers: tf.Tensor) -> tf.Tensor:
     """The k-means objective of a chunk: sum_i w_i min_k ||x_i - c_k||^2 (GEMM form).
 
-    Written once and differentiated by ``tf.GradientTape`` for gradient k-means.
+    The same distance code as assignment (``_nearest``); GradientTape differentiates
+    it for gradient k-means (argmin has no gradient, reduce_min does).
     """
-    partial = tf.reduce_sum(tf.square(centers), axis=1)[tf.newaxis, :] - 2.0 * tf.matmul(
-        x, centers, transpose_b=True
-    )
-    nearest = tf.reduce_min(partial, axis=1) + tf.reduce_sum(tf.square(x), axis=1)
-    return tf.reduce_sum(w * tf.maximum(nearest, 0.0))
+    _, min_sq = _nearest(x, centers, tf.reduce_sum(tf.square(centers), axis=1))
+    return tf.reduce_sum(w * min_sq)
 
 
 def _objective_and_gradient(rows, weights, origin, centers, chunk_rows):

@@ -113,7 +113,7 @@ def step(
         reassign_starved_centers(state, batch_rows, reassignment_ratio, random_state)
     if normalize is not None:
         state.centers = normalize(state.centers)
-    batch_weight = float(tf.reduce_sum(weights))
+    batch_weight = float(stats.weights.sum())  # already on the host: no extra device sync
     return stats.inertia / max(batch_weight, 1e-300), shift
 
 
