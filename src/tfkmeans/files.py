@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfkmeans import kernels
+from tfkmeans.buffers import BufferRing, as_tensor, read_into
 from tfkmeans.sources import Assigned, PartialStats, Source, representable
 
 DEFAULT_FILE_CHUNK_ROWS = 65536
@@ -55,7 +56,8 @@ class ChunkedSource(Source):
 
     def _checked(self) -> Iterator[np.ndarray]:
         """Chunks in the compute dtype; the first full pass also checks shapes and values
-        (later passes trust a file that already passed once)."""
+        (later passes trust a file that already passed once). A chunk may live in a
+        reused buffer: it is valid until two more chunks have been taken."""
         position, check = 0, not self._validated
         for chunk in _prefetched(self._read()):
             chunk = np.asarray(chunk)
@@ -113,7 +115,7 @@ class ChunkedSource(Source):
 
     def chunks(self) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
         for chunk in self._checked():
-            rows = tf.constant(chunk)
+            rows = as_tensor(chunk)
             yield rows, tf.ones([len(chunk)], rows.dtype)
 
     def partial_stats(self, centers: np.ndarray) -> PartialStats:
@@ -168,7 +170,9 @@ class ChunkedSource(Source):
 
 
 class NpySource(ChunkedSource):
-    """A 2-D .npy file, memory-mapped: only the chunk being read is in memory."""
+    """A 2-D .npy file. Its header is read through a memory map; rows are read with
+    ``pread`` into a small ring of reused buffers that TensorFlow uses in place, so a
+    pass costs one copy out of the page cache and memory stays at a few chunks."""
 
     def __init__(self, path: Path, chunk_rows: int = DEFAULT_FILE_CHUNK_ROWS, dtype=None) -> None:
         super().__init__(str(path), chunk_rows, dtype)
@@ -186,6 +190,24 @@ class NpySource(ChunkedSource):
         self.dtype = _compute_dtype(self._requested_dtype or self._array.dtype)
 
     def _read(self) -> Iterator[np.ndarray]:
+        if not self._array.flags.c_contiguous:  # a Fortran-order file: rows are not contiguous
+            yield from self._read_mapped()
+            return
+        rows, offset = self._array.shape[0], self._array.offset
+        row_bytes = self.n_features * self._array.dtype.itemsize
+        ring = BufferRing(min(self.chunk_rows, rows), self.n_features, self._array.dtype)
+        fd = os.open(self.name, os.O_RDONLY)
+        try:
+            if hasattr(os, "posix_fadvise"):
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+            for start in range(0, rows, self.chunk_rows):
+                chunk = ring.take(min(self.chunk_rows, rows - start))
+                read_into(fd, chunk, offset + start * row_bytes, self.name)
+                yield chunk
+        finally:
+            os.close(fd)
+
+    def _read_mapped(self) -> Iterator[np.ndarray]:
         for start in range(0, self._array.shape[0], self.chunk_rows):
             chunk = np.array(self._array[start : start + self.chunk_rows])
             self._release_pages()
