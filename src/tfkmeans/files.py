@@ -22,6 +22,7 @@ import tensorflow as tf
 from tfkmeans import kernels
 from tfkmeans.arrow_rows import batch_to_rows, feature_columns
 from tfkmeans.buffers import BufferRing, as_tensor, read_into
+from tfkmeans.progress import report_rows
 from tfkmeans.sources import Assigned, PartialStats, Source, representable
 
 DEFAULT_FILE_CHUNK_ROWS = 65536
@@ -63,15 +64,25 @@ class ChunkedSource(Source):
         """Chunks in the compute dtype; the first full pass also checks shapes and values
         (later passes trust a file that already passed once). A chunk may live in a
         reused buffer: it is valid until two more chunks have been taken."""
-        position, check = 0, not self._validated
+        position, check, total = 0, not self._validated, self._expected_rows()
+        report_rows(0, total)
         for chunk in _prefetched(self._read()):
             chunk = np.asarray(chunk)
             if check:
                 self._check(chunk, position)
             position += len(chunk)
             yield chunk.astype(self.dtype, copy=False)
+            report_rows(position, total)
         if check:
             self._validated = True
+
+    def _expected_rows(self) -> int | None:
+        """Rows in a pass, for progress: counted once known, else the file's own count."""
+        return self._summary[0] if self._summary is not None else self._rows_hint()
+
+    def _rows_hint(self) -> int | None:
+        """The number of rows as the file's header states it, when it does."""
+        return None
 
     def _check(self, chunk: np.ndarray, position: int) -> None:
         if chunk.ndim != 2 or chunk.shape[1] != self.n_features:
@@ -101,7 +112,10 @@ class ChunkedSource(Source):
 
     @property
     def n_rows(self) -> int:
-        return self._first_pass()[0]
+        # The file's own count when it states one, so asking costs no pass over the rows
+        # (the first pass then runs inside the fit, where its progress is reported).
+        hint = self._rows_hint() if self._summary is None else None
+        return hint if hint else self._first_pass()[0]
 
     @property
     def origin(self) -> np.ndarray:
@@ -207,6 +221,9 @@ class NpySource(ChunkedSource):
         finally:
             os.close(fd)
 
+    def _rows_hint(self) -> int:
+        return int(self._array.shape[0])
+
     def _read_mapped(self) -> Iterator[np.ndarray]:
         for start in range(0, self._array.shape[0], self.chunk_rows):
             chunk = np.array(self._array[start : start + self.chunk_rows])
@@ -242,6 +259,9 @@ class ParquetSource(ChunkedSource):
             raise ValueError(f"{path} is not a readable Parquet file or folder ({exc})") from None
         self._columns, self.n_features, arrow_dtype = feature_columns(schema, columns, str(path))
         self.dtype = _compute_dtype(self._requested_dtype or arrow_dtype)
+
+    def _rows_hint(self) -> int:
+        return int(self._dataset.count_rows())
 
     def _read(self) -> Iterator[np.ndarray]:
         import pyarrow as pa
