@@ -27,12 +27,51 @@ class PassStats(NamedTuple):
     inertia: tf.Tensor  # () float64, sum of weighted squared distances (GEMM form)
 
 
+def _argmin_down(values: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Index and value of the minimum of each column of ``values`` (k x rows).
+
+    XLA's argmin is a variadic reduce that compiles to scalar code on CPU (about
+    40 ms of a 70 ms pass on 1M x 32, k=64). Halving instead (adjacent pairs
+    compared with elementwise min/select, log2(k) times) is whole-row vector work.
+    Pairs are adjacent, so each slot always covers a contiguous run of indices and
+    a tie keeps the lower one, as ``tf.argmin`` does. Needs a static k.
+    """
+    index = None
+    while values.shape[0] > 1:
+        width = values.shape[0]
+        even, odd = values[0 : width - 1 : 2], values[1:width:2]
+        take_odd = odd < even
+        if index is None:
+            pairs = tf.range(0, width - 1, 2)[:, tf.newaxis]
+            even_index, odd_index = pairs, pairs + 1
+        else:
+            even_index, odd_index = index[0 : width - 1 : 2], index[1:width:2]
+        smaller = tf.minimum(even, odd)
+        chosen = tf.where(take_odd, odd_index, even_index)
+        if width % 2:  # the last row has no partner: carried up unchanged
+            smaller = tf.concat([smaller, values[width - 1 :]], 0)
+            last = tf.fill([1, 1], width - 1) if index is None else index[width - 1 :]
+            chosen = tf.concat([chosen, last + tf.zeros_like(chosen[:1])], 0)
+        values, index = smaller, chosen
+    if index is None:
+        return tf.zeros_like(values[0], tf.int32), values[0]
+    return index[0], values[0]
+
+
 def _nearest(x: tf.Tensor, centers: tf.Tensor, center_sqnorm: tf.Tensor):
-    """Nearest centre and its squared distance (GEMM form) for a chunk of centred rows."""
-    partial = center_sqnorm[tf.newaxis, :] - 2.0 * tf.matmul(x, centers, transpose_b=True)
-    labels = tf.argmin(partial, axis=1, output_type=tf.int32)
+    """Nearest centre and its squared distance (GEMM form) for a chunk of centred rows.
+
+    Distances are laid out centre-major (k x rows) so the argmin runs down whole
+    rows of the GEMM output; without a static k it falls back to ``tf.argmin``.
+    """
+    partial = center_sqnorm[:, tf.newaxis] - 2.0 * tf.matmul(centers, x, transpose_b=True)
+    if partial.shape[0] is None:
+        labels = tf.argmin(partial, axis=0, output_type=tf.int32)
+        smallest = tf.reduce_min(partial, axis=0)
+    else:
+        labels, smallest = _argmin_down(partial)
     row_sqnorm = tf.reduce_sum(tf.square(x), axis=1)
-    min_sq = tf.maximum(tf.reduce_min(partial, axis=1) + row_sqnorm, 0.0)
+    min_sq = tf.maximum(smallest + row_sqnorm, 0.0)
     return labels, min_sq
 
 
