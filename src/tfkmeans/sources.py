@@ -207,6 +207,7 @@ class InMemory(Source):
         # None: chosen per pass from the number of centres (kernels.auto_chunk_rows).
         self.chunk_rows = None if chunk_rows is None else int(chunk_rows)
         self._moments: tuple[np.ndarray, np.ndarray] | None = None
+        self._sqnorms: tf.Tensor | None = None
         # Rows that are already centred (samples handed out by another Source) keep that origin.
         self._origin = None if origin is None else representable(origin, self.dtype)
 
@@ -238,6 +239,12 @@ class InMemory(Source):
     def _tensor(self, values: np.ndarray) -> tf.Tensor:
         return tf.constant(np.asarray(values, dtype=self.dtype))
 
+    def _row_sqnorms(self) -> tf.Tensor:
+        """||row - origin||^2, once per source: every Lloyd pass needs it, unchanged."""
+        if self._sqnorms is None:
+            self._sqnorms = kernels.row_sqnorms(self.rows, self._tensor(self.origin))
+        return self._sqnorms
+
     def partial_stats(self, centers: np.ndarray) -> PartialStats:
         stats = kernels.lloyd_stats(
             self.rows,
@@ -245,6 +252,7 @@ class InMemory(Source):
             self._tensor(self.origin),
             self._tensor(centers),
             self.chunk_rows,
+            self._row_sqnorms(),
         )
         return PartialStats(stats.sums.numpy(), stats.weights.numpy(), float(stats.inertia))
 
