@@ -63,7 +63,7 @@ def test_sq_distances_match_numpy():
 def test_halving_argmin_matches_numpy_including_ties(k, dtype):
     """The pass's argmin (pairwise halving, XLA-compiled) picks the lowest index on ties."""
     rng = np.random.RandomState(k)
-    argmin = tf.function(kernels._argmin_down, jit_compile=True)
+    argmin = tf.function(kernels._argmin_down, jit_compile=True)  # as in the Lloyd pass
     for values in (rng.randn(k, 300), rng.randint(0, 3, size=(k, 300))):  # ties are common
         index, smallest = argmin(tf.constant(values, dtype))
         np.testing.assert_array_equal(index.numpy(), values.argmin(0))

@@ -71,20 +71,25 @@ def _dots(centers: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
     return tf.matmul(centers, x, transpose_b=True)
 
 
-def _nearest(x: tf.Tensor, centers: tf.Tensor, center_sqnorm: tf.Tensor, row_sqnorm=None):
+def _nearest(
+    x: tf.Tensor, centers: tf.Tensor, center_sqnorm: tf.Tensor, row_sqnorm=None, xla=False
+):
     """Nearest centre and its squared distance (GEMM form) for a chunk of centred rows.
 
     Distances are laid out centre-major (k x rows) so the argmin runs down whole
-    rows of the GEMM output; without a static k it falls back to ``tf.argmin``.
+    rows of the GEMM output. Under XLA (``xla=True``, static k) the argmin is the
+    halving of ``_argmin_down``; in a plain graph those are ~3 log2(k) separate ops,
+    4x slower than ``tf.argmin`` there (measured on ``assign``), so plain graphs
+    keep ``tf.argmin``.
     ``row_sqnorm`` (||x||^2 per row) may come precomputed: it is a pass over the
     rows costing about a fifth of a Lloyd pass, and it never changes during a fit.
     """
     partial = center_sqnorm[:, tf.newaxis] - 2.0 * _dots(centers, x)
-    if partial.shape[0] is None:
+    if xla and partial.shape[0] is not None:
+        labels, smallest = _argmin_down(partial)
+    else:
         labels = tf.argmin(partial, axis=0, output_type=tf.int32)
         smallest = tf.reduce_min(partial, axis=0)
-    else:
-        labels, smallest = _argmin_down(partial)
     if row_sqnorm is None:
         row_sqnorm = tf.reduce_sum(tf.square(x), axis=1)
     min_sq = tf.maximum(smallest + row_sqnorm, 0.0)
@@ -96,14 +101,14 @@ def _chunk_bounds(n_rows: tf.Tensor, chunk_rows: int):
     return n_chunks
 
 
-def _chunk_stats(rows, weights, row_sqnorm, origin, centers, center_sqnorm, start, size):
+def _chunk_stats(rows, weights, row_sqnorm, origin, centers, center_sqnorm, start, size, xla=False):
     """Sums, weights and GEMM-form inertia of rows[start:start + size], centred."""
     # tf.slice keeps a static size where there is one, which XLA needs.
     d = tf.shape(rows)[1] if rows.shape[1] is None else rows.shape[1]
     x = tf.slice(rows, [start, 0], [size, d]) - origin
     w = tf.slice(weights, [start], [size])
     norms = None if row_sqnorm is None else tf.slice(row_sqnorm, [start], [size])
-    labels, min_sq = _nearest(x, centers, center_sqnorm, norms)
+    labels, min_sq = _nearest(x, centers, center_sqnorm, norms, xla)
     k = tf.shape(centers)[0] if centers.shape[0] is None else centers.shape[0]
     sums = tf.math.unsorted_segment_sum(x * w[:, tf.newaxis], labels, k)
     totals = tf.math.unsorted_segment_sum(w, labels, k)
@@ -149,9 +154,9 @@ def _lloyd_stats_static(rows, weights, origin, centers, chunk_rows: int, row_sqn
     args = (rows, weights, row_sqnorm, origin, centers, center_sqnorm)
     total = _zero_stats(centers)
     for i in tf.range(n_chunks):
-        total = _add(total, _chunk_stats(*args, i * chunk_rows, chunk_rows))
+        total = _add(total, _chunk_stats(*args, i * chunk_rows, chunk_rows, xla=True))
     if tail:
-        total = _add(total, _chunk_stats(*args, n_chunks * chunk_rows, tail))
+        total = _add(total, _chunk_stats(*args, n_chunks * chunk_rows, tail, xla=True))
     return total
 
 
