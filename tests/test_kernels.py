@@ -68,3 +68,22 @@ def test_halving_argmin_matches_numpy_including_ties(k, dtype):
         index, smallest = argmin(tf.constant(values, dtype))
         np.testing.assert_array_equal(index.numpy(), values.argmin(0))
         np.testing.assert_array_equal(smallest.numpy(), values.min(0).astype(dtype.as_numpy_dtype))
+
+
+@pytest.mark.parametrize("n", [1001, kernels.XLA_MIN_ROWS + 77])  # plain graph, XLA
+def test_kmeanspp_pass_matches_numpy(n):
+    """k-means++ potentials sum_i w_i min(closest_i, d^2(x_i, c_j)) and the running
+    distance updated by the first centre, chunked."""
+    rng = np.random.RandomState(2)
+    rows, weights = rng.randn(n, 6) + 50, rng.uniform(0.1, 3.0, n)
+    closest, centers = rng.uniform(0, 20, n), rng.randn(4, 6)
+    origin = rows.mean(0)
+    t = tf.constant
+    norms = kernels.row_sqnorms(t(rows), t(origin))
+    potentials, updated = kernels.kmeanspp_pass(
+        t(rows), t(weights), norms, t(closest), t(origin), t(centers), 1000
+    )
+    d2 = ((rows[:, None] - origin - centers[None]) ** 2).sum(-1)
+    nearer = np.minimum(closest[:, None], d2)
+    np.testing.assert_allclose(potentials.numpy(), weights @ nearer, rtol=1e-10)
+    np.testing.assert_allclose(updated.numpy(), nearer[:, 0], rtol=1e-10)

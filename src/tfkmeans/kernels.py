@@ -216,6 +216,13 @@ def assign(rows, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS):
     return labels_out.concat(), dist_out.concat()
 
 
+def _chunk_sq_distances(x, centers, center_sqnorm):
+    """Squared distances (rows x m) of centred rows to ``centers``, GEMM form, clipped at 0."""
+    row_sqnorm = tf.reduce_sum(tf.square(x), axis=1, keepdims=True)
+    dots = tf.matmul(x, centers, transpose_b=True)
+    return tf.maximum(row_sqnorm - 2.0 * dots + center_sqnorm[tf.newaxis, :], 0.0)
+
+
 @tf.function(reduce_retracing=True)
 def sq_distances(rows, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS):
     """All squared distances (n x m) in GEMM form, clipped at zero; m is small or the output."""
@@ -223,13 +230,79 @@ def sq_distances(rows, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS):
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
     out = tf.TensorArray(rows.dtype, size=0, dynamic_size=True, infer_shape=False)
     for i in tf.range(_chunk_bounds(n, chunk_rows)):
-        start = i * chunk_rows
-        stop = tf.minimum(start + chunk_rows, n)
-        x = rows[start:stop] - origin
-        row_sqnorm = tf.reduce_sum(tf.square(x), axis=1, keepdims=True)
-        dots = tf.matmul(x, centers, transpose_b=True)
-        out = out.write(i, tf.maximum(row_sqnorm - 2.0 * dots + center_sqnorm[tf.newaxis, :], 0.0))
+        x = rows[i * chunk_rows : (i + 1) * chunk_rows] - origin
+        out = out.write(i, _chunk_sq_distances(x, centers, center_sqnorm))
     return out.concat()
+
+
+def _kpp_chunk(rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm, start, size):
+    """Potentials of ``centers`` over rows[start:start + size], and the running distance
+    to the chosen centres updated by ``centers[0]``."""
+    d = tf.shape(rows)[1] if rows.shape[1] is None else rows.shape[1]
+    x = tf.slice(rows, [start, 0], [size, d]) - origin
+    norms = tf.slice(row_sqnorm, [start], [size])[:, tf.newaxis]
+    squared = tf.maximum(norms - 2.0 * tf.matmul(x, centers, transpose_b=True) + center_sqnorm, 0.0)
+    nearer = tf.minimum(
+        tf.slice(closest, [start], [size])[:, tf.newaxis], tf.cast(squared, tf.float64)
+    )
+    potentials = tf.reduce_sum(tf.slice(weights, [start], [size])[:, tf.newaxis] * nearer, 0)
+    return potentials, nearer[:, 0]
+
+
+def _kpp_zeros(centers):
+    center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)[tf.newaxis, :]
+    return center_sqnorm, tf.zeros_like(centers[:, 0], tf.float64)
+
+
+@tf.function(reduce_retracing=True)
+def _kpp_dynamic(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows: int):
+    """Any number of rows, dynamic shapes: small inputs never recompile."""
+    n = tf.shape(rows)[0]
+    center_sqnorm, potentials = _kpp_zeros(centers)
+    args = (rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm)
+    updated = tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False)
+    for i in tf.range(_chunk_bounds(n, chunk_rows)):
+        start = i * chunk_rows
+        chunk_potentials, chunk_closest = _kpp_chunk(
+            *args, start, tf.minimum(chunk_rows, n - start)
+        )
+        potentials += chunk_potentials
+        updated = updated.write(i, chunk_closest)
+    return potentials, updated.concat()
+
+
+@tf.function(jit_compile=True)
+def _kpp_static(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows: int):
+    """XLA-compiled: full chunks in a loop, then the tail, all static shapes."""
+    n_chunks, tail = divmod(rows.shape[0], chunk_rows)
+    center_sqnorm, potentials = _kpp_zeros(centers)
+    args = (rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm)
+    updated = tf.TensorArray(tf.float64, size=n_chunks, element_shape=[chunk_rows])
+    for i in tf.range(n_chunks):
+        chunk_potentials, chunk_closest = _kpp_chunk(*args, i * chunk_rows, chunk_rows)
+        potentials += chunk_potentials
+        updated = updated.write(i, chunk_closest)
+    closest_out = tf.reshape(updated.stack(), [-1])
+    if tail:
+        chunk_potentials, chunk_closest = _kpp_chunk(*args, n_chunks * chunk_rows, tail)
+        potentials += chunk_potentials
+        closest_out = tf.concat([closest_out, chunk_closest], 0)
+    return potentials, closest_out
+
+
+def kmeanspp_pass(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows: int):
+    """One k-means++ pass: for each of ``centers`` (float64 weights) the potential
+    sum_i w_i min(closest_i, d^2(x_i, c_j)), and closest updated by ``centers[0]``.
+
+    ``closest`` (float64, per row) is the squared distance to the centres chosen so
+    far (+inf before the first). Chunk by chunk, so no n x m matrix is formed;
+    XLA-compiled for large inputs, as the Lloyd pass.
+    """
+    n = rows.shape[0]
+    if n is None or n < XLA_MIN_ROWS:
+        return _kpp_dynamic(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows)
+    chunk_rows = min(chunk_rows, n)
+    return _kpp_static(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows)
 
 
 def objective(x: tf.Tensor, w: tf.Tensor, centers: tf.Tensor) -> tf.Tensor:

@@ -208,6 +208,7 @@ class InMemory(Source):
         self.chunk_rows = None if chunk_rows is None else int(chunk_rows)
         self._moments: tuple[np.ndarray, np.ndarray] | None = None
         self._sqnorms: tf.Tensor | None = None
+        self._weights64: tf.Tensor | None = None  # exact weights, for k-means++
         # Rows that are already centred (samples handed out by another Source) keep that origin.
         self._origin = None if origin is None else representable(origin, self.dtype)
 
@@ -284,11 +285,31 @@ class InMemory(Source):
             yield tf.gather(self.rows, picked), tf.gather(self.weights, picked)
 
     def sq_distances(self, centers: np.ndarray) -> np.ndarray:
-        """All squared distances to ``centers`` (n x m), for k-means++ and transform."""
+        """All squared distances to ``centers`` (n x m), for transform."""
         out = kernels.sq_distances(
             self.rows, self._tensor(self.origin), self._tensor(centers), self._chunk(len(centers))
         )
         return out.numpy()
+
+    def kmeanspp_pass(
+        self, closest: tf.Tensor | None, centers: np.ndarray
+    ) -> tuple[np.ndarray, tf.Tensor]:
+        """k-means++ potentials of ``centers`` (sum_i w_i min(closest_i, d^2)) and the
+        running distance ``closest`` (float64, on the device) updated by ``centers[0]``."""
+        if self._weights64 is None:
+            self._weights64 = tf.constant(self.sample_weight)
+        if closest is None:
+            closest = tf.fill([self.n_rows], tf.constant(np.inf, tf.float64))
+        potentials, closest = kernels.kmeanspp_pass(
+            self.rows,
+            self._weights64,
+            self._row_sqnorms(),
+            closest,
+            self._tensor(self.origin),
+            self._tensor(centers),
+            self._chunk(len(centers)),
+        )
+        return potentials.numpy(), closest
 
     def take(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         positions = np.asarray(positions, dtype=np.int64)
