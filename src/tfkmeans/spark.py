@@ -442,7 +442,9 @@ def _fit_resident(df: DataFrame, n_features: int, plan: _Plan) -> _Fitted:
         if group.rank == 0:
             yield pa.RecordBatch.from_pylist([{"payload": pickle.dumps(fitted, protocol=5)}])
 
-    (row,) = df.mapInArrow(run, PAYLOAD_SCHEMA, barrier=True).collect()
+    # Spark cannot retry a failed barrier *result* stage; a one-row shuffle after it makes
+    # it a map stage, which Spark starts again as a whole when one of its tasks fails.
+    (row,) = df.mapInArrow(run, PAYLOAD_SCHEMA, barrier=True).repartition(1).collect()
     return pickle.loads(row["payload"])
 
 
@@ -508,7 +510,7 @@ def _task_memory(spark: SparkSession) -> tuple[int, str]:
     sc = spark.sparkContext
     value = sc.getConf().get("spark.executor.pyspark.memory")
     if value is None:
-        return DEFAULT_RESIDENT_BYTES, "the 2 GiB assumed without spark.executor.pyspark.memory"
+        return DEFAULT_RESIDENT_BYTES, "spark.executor.pyspark.memory is not set"
     size = int(sc._jvm.org.apache.spark.network.util.JavaUtils.byteStringAsBytes(value))
     return size, f"spark.executor.pyspark.memory={value}"
 
@@ -529,9 +531,9 @@ def _resident_frame(frame: _Frame, mode: str) -> tuple[DataFrame | None, str]:
     need = math.ceil(frame.n_rows / tasks) * (frame.n_features + 1) * 8 * RESIDENT_COPIES
     budget, source = _task_memory(spark)
     if mode == "auto" and need > budget:
-        return (
-            None,
-            f"a resident partition needs about {need >> 20} MiB per task, more than {source}",
+        return None, (
+            f"a resident partition needs about {need:,} bytes per task, more than "
+            f"the {budget:,} allowed ({source})"
         )
     return df, ""
 
