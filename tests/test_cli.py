@@ -1,6 +1,8 @@
 """The command line end to end, run as a user runs it (a subprocess per command)."""
 
+import re
 import zipfile
+from collections import Counter
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -110,3 +112,18 @@ def test_user_errors_are_one_line_and_keep_good_files(tmp_path, run_cli):
     assert (tmp_path / "m.tfkm").read_bytes() == good
     assert zipfile.is_zipfile(tmp_path / "m.tfkm")
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_fit_on_a_multi_chunk_file_reports_progress_within_passes(tmp_path, run_cli):
+    ok(run_cli("generate", "b.npy", "--n-samples", 20000, "--centers", 3, "--quiet", cwd=tmp_path))
+    args = ("fit", "b.npy", "--k", 3, "--chunk-rows", 1000, "--max-iter", 30, "--tol", 0)
+    fit = ok(run_cli(*args, "--model", "m", cwd=tmp_path))
+    found = re.findall(r"\[tfkmeans\] lloyd pass (\d+): (\d+)/(\d+) rows", fit.stderr)
+    assert found, fit.stderr
+    per_pass = Counter(int(p) for p, _, _ in found)
+    assert max(per_pass.values()) == 3
+    assert all(p <= 10 or p % 10 == 0 for p in per_pass)  # thinned like steps
+    assert {int(t) for _, _, t in found} == {20000}
+    assert all(int(d) % 1000 == 0 and 0 < int(d) < 20000 for _, d, _ in found)
+    quiet = ok(run_cli(*args, "--model", "m", "--quiet", cwd=tmp_path))
+    assert quiet.stderr == ""

@@ -50,6 +50,57 @@ def test_each_source_matches_in_memory(data, files, name, chunk_rows):
     assert ours.score(source) == pytest.approx(ref.score(data), rel=1e-5)
 
 
+@pytest.mark.parametrize("layout", ["fortran", "big-endian", "float64"])
+def test_npy_layouts_match_in_memory(data, tmp_path, layout):
+    stored = {
+        "fortran": np.asfortranarray(data),
+        "big-endian": data.astype(">f4"),
+        "float64": data.astype(np.float64),
+    }[layout]
+    np.save(tmp_path / "x.npy", stored)
+    init = data[:6]
+    ref = KMeans(6, init=init, n_init=1, tol=0).fit(stored.astype(stored.dtype.newbyteorder("=")))
+    ours = KMeans(6, init=init, n_init=1, tol=0).fit(
+        tfkmeans.read(tmp_path / "x.npy", chunk_rows=7000)
+    )
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)
+
+
+def test_file_chunks_stay_valid_while_the_next_is_read(data, files):
+    """Chunks live in a reused ring of buffers; each must still hold its own rows
+    when the following chunk has already been read."""
+    source = tfkmeans.read(files / "x.npy", chunk_rows=4096)
+    previous = None
+    for position, (rows, _) in enumerate(source.chunks()):
+        start = position * 4096
+        np.testing.assert_array_equal(rows.numpy(), data[start : start + 4096])
+        if previous is not None:
+            np.testing.assert_array_equal(previous[0].numpy(), data[previous[1] : start])
+        previous = (rows, start)
+
+
+def test_parquet_columns_of_mixed_types_become_rows(tmp_path):
+    """Integer and float columns of different widths are cast into one row-major chunk."""
+    rng = np.random.RandomState(1)
+    X = np.column_stack([rng.randint(-50, 50, 5000), rng.randn(5000) * 10, rng.rand(5000)])
+    table = pa.table(
+        {
+            "a": X[:, 0].astype(np.int16),
+            "b": X[:, 1].astype(np.float32),
+            "c": X[:, 2].astype(np.float32),
+        }
+    )
+    pq.write_table(table, tmp_path / "mixed.parquet", row_group_size=1500)
+    source = tfkmeans.read(tmp_path / "mixed.parquet", chunk_rows=1024)
+    rows = np.concatenate([r.numpy() for r, _ in source.chunks()])
+    np.testing.assert_array_equal(rows, table.to_pandas().to_numpy(np.float32))
+    init = X[:3]
+    ref = KMeans(3, init=init, n_init=1).fit(table.to_pandas().to_numpy(np.float32))
+    ours = KMeans(3, init=init, n_init=1).fit(source)
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=1e-5, atol=1e-4)
+
+
 def test_paths_are_accepted_directly(data, files):
     ref = KMeans(6, random_state=0).fit(data)
     km = KMeans(6, random_state=0).fit(str(files / "x.npy"))

@@ -47,9 +47,12 @@ def _columns(args):
 
 
 def _open(args, path):
-    from tfkmeans.files import read
+    from tfkmeans.files import DEFAULT_FILE_CHUNK_ROWS, read
 
-    return read(path, columns=_columns(args))
+    chunk_rows = getattr(args, "chunk_rows", None) or DEFAULT_FILE_CHUNK_ROWS
+    if chunk_rows < 1:
+        raise UserError(f"--chunk-rows must be a positive integer, got {chunk_rows}")
+    return read(path, columns=_columns(args), chunk_rows=chunk_rows)
 
 
 def _load_model(path):
@@ -225,6 +228,12 @@ def _progress(args):
 def _add_data(parser, help_text="input rows: .npy, .parquet (file or folder) or .csv"):
     parser.add_argument("data", help=help_text)
     parser.add_argument("--columns", help="comma-separated feature columns (Parquet/CSV)")
+    parser.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=None,
+        help="rows read from the file at a time (default 65536); memory grows with it",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,7 +30,7 @@ from tfkmeans.initialization import initial_centers
 from tfkmeans.lloyd import lloyd, unit_sphere
 from tfkmeans.minibatch import MiniBatchState, minibatch
 from tfkmeans.minibatch import step as minibatch_step
-from tfkmeans.progress import IterationReporter, make_reporter
+from tfkmeans.progress import IterationReporter, make_reporter, rows_reported_to
 from tfkmeans.sources import InMemory, Source
 from tfkmeans.validation import (
     as_source,
@@ -262,26 +262,12 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         source, rows = self._source_for_fit(X, sample_weight)
         check_n_clusters(self.n_clusters, source.n_rows)
         random_state = check_random_state(self.random_state)
-        n_init = self._n_init()
         reporter = make_reporter(self.algorithm, self.verbose, total=self.max_iter)
-        keep_labels = rows is not None or source.n_rows <= MAX_ROWS_FOR_LABELS
-        best = None
-        starts = [self._init_centers(source, rows, random_state) for _ in range(n_init)]
-        if self.algorithm == "minibatch" and n_init > 1:
-            # As MiniBatchKMeans: only the start that scores best on a sample is run.
-            starts = [self._best_start(source, starts, random_state)]
-        for run, centers in enumerate(starts):
-            reporter.start(run + 1, len(starts))
-            centers, n_iter, history = self._run(source, centers, reporter, random_state)
-            # Round to the output dtype first, so labels_ and inertia_ describe the
-            # centres the user gets back.
-            centers = (centers + source.origin).astype(source.dtype).astype(np.float64)
-            centers -= source.origin
-            labels, inertia = self._assign(source, centers, keep_labels)
-            reporter.finish(inertia)
-            if best is None or inertia < best[2]:
-                best = (centers, labels, inertia, n_iter, history)
-        reporter.close()
+        try:
+            with rows_reported_to(reporter.rows):
+                best = self._fit_runs(source, rows, reporter, random_state)
+        finally:
+            reporter.close()
         centers, labels, inertia, n_iter, history = best
         self.objective_history_ = np.asarray(history, dtype=np.float64)
         self.cluster_centers_ = (centers + source.origin).astype(source.dtype)
@@ -299,6 +285,29 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         self.inertia_ = float(inertia)
         self.n_iter_ = int(n_iter)
         return self
+
+    def _fit_runs(self, source: Source, rows, reporter: IterationReporter, random_state):
+        """Every restart from its own initial centres; the best as (centres, labels,
+        inertia, n_iter, history)."""
+        n_init = self._n_init()
+        keep_labels = rows is not None or source.n_rows <= MAX_ROWS_FOR_LABELS
+        best = None
+        starts = [self._init_centers(source, rows, random_state) for _ in range(n_init)]
+        if self.algorithm == "minibatch" and n_init > 1:
+            # As MiniBatchKMeans: only the start that scores best on a sample is run.
+            starts = [self._best_start(source, starts, random_state)]
+        for run, centers in enumerate(starts):
+            reporter.start(run + 1, len(starts))
+            centers, n_iter, history = self._run(source, centers, reporter, random_state)
+            # Round to the output dtype first, so labels_ and inertia_ describe the
+            # centres the user gets back.
+            centers = (centers + source.origin).astype(source.dtype).astype(np.float64)
+            centers -= source.origin
+            labels, inertia = self._assign(source, centers, keep_labels)
+            reporter.finish(inertia)
+            if best is None or inertia < best[2]:
+                best = (centers, labels, inertia, n_iter, history)
+        return best
 
     def fit_predict(self, X, y=None, sample_weight=None):
         return self.fit(X, sample_weight=sample_weight).labels_
