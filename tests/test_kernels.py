@@ -22,19 +22,26 @@ def brute(rows, weights, origin, centers):
     [(1000, 128), (1000, 4096), (kernels.XLA_MIN_ROWS + 1234, 8192), (kernels.XLA_MIN_ROWS, 4096)],
 )
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_lloyd_stats_and_assign_match_numpy(n, chunk, dtype):
+@pytest.mark.parametrize("d", [3, 9])  # inner products written out (d <= 4), or a matmul
+def test_lloyd_stats_and_assign_match_numpy(n, chunk, dtype, d):
     rng = np.random.RandomState(0)
-    rows = (rng.randn(n, 3) * 4 + 1000).astype(dtype)
+    rows = (rng.randn(n, d) * 4 + 1000).astype(dtype)
     weights = rng.uniform(0.5, 2.0, n)
     origin = rows.astype(np.float64).mean(0).astype(dtype).astype(np.float64)
     centers = rows[rng.choice(n, 5, replace=False)].astype(np.float64) - origin
     labels, dist, sums, totals, inertia = brute(rows, weights, origin, centers)
     t = lambda a: tf.constant(np.asarray(a, dtype))  # noqa: E731
-    stats = kernels.lloyd_stats(t(rows), t(weights), t(origin), t(centers), chunk)
     rtol = 1e-10 if dtype == np.float64 else 2e-5
-    np.testing.assert_allclose(stats.weights.numpy(), totals, rtol=rtol)
-    np.testing.assert_allclose(stats.sums.numpy(), sums, rtol=rtol, atol=rtol * np.abs(sums).max())
-    assert float(stats.inertia) == pytest.approx(inertia, rel=1e-3 if dtype == np.float32 else 1e-9)
+    norms = kernels.row_sqnorms(t(rows), t(origin))
+    np.testing.assert_allclose(norms.numpy(), ((rows - origin) ** 2).sum(1), rtol=rtol * 10)
+    for row_sqnorm in (None, norms):  # per chunk, or precomputed once
+        stats = kernels.lloyd_stats(t(rows), t(weights), t(origin), t(centers), chunk, row_sqnorm)
+        np.testing.assert_allclose(stats.weights.numpy(), totals, rtol=rtol)
+        np.testing.assert_allclose(
+            stats.sums.numpy(), sums, rtol=rtol, atol=rtol * np.abs(sums).max()
+        )
+        rel = 1e-3 if dtype == np.float32 else 1e-9
+        assert float(stats.inertia) == pytest.approx(inertia, rel=rel)
     got_labels, got_dist = kernels.assign(t(rows), t(origin), t(centers), chunk)
     assert np.mean(got_labels.numpy() == labels) > 0.9999
     np.testing.assert_allclose(got_dist.numpy(), dist, rtol=rtol * 10, atol=1e-3)
@@ -49,3 +56,34 @@ def test_sq_distances_match_numpy():
     )
     expected = ((rows[:, None] - centers[None]) ** 2).sum(-1)
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 8, 63, 64, 100, 257])
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+def test_halving_argmin_matches_numpy_including_ties(k, dtype):
+    """The pass's argmin (pairwise halving, XLA-compiled) picks the lowest index on ties."""
+    rng = np.random.RandomState(k)
+    argmin = tf.function(kernels._argmin_down, jit_compile=True)  # as in the Lloyd pass
+    for values in (rng.randn(k, 300), rng.randint(0, 3, size=(k, 300))):  # ties are common
+        index, smallest = argmin(tf.constant(values, dtype))
+        np.testing.assert_array_equal(index.numpy(), values.argmin(0))
+        np.testing.assert_array_equal(smallest.numpy(), values.min(0).astype(dtype.as_numpy_dtype))
+
+
+@pytest.mark.parametrize("n", [1001, kernels.XLA_MIN_ROWS + 77])  # plain graph, XLA
+def test_kmeanspp_pass_matches_numpy(n):
+    """k-means++ potentials sum_i w_i min(closest_i, d^2(x_i, c_j)) and the running
+    distance updated by the first centre, chunked."""
+    rng = np.random.RandomState(2)
+    rows, weights = rng.randn(n, 6) + 50, rng.uniform(0.1, 3.0, n)
+    closest, centers = rng.uniform(0, 20, n), rng.randn(4, 6)
+    origin = rows.mean(0)
+    t = tf.constant
+    norms = kernels.row_sqnorms(t(rows), t(origin))
+    potentials, updated = kernels.kmeanspp_pass(
+        t(rows), t(weights), norms, t(closest), t(origin), t(centers), 1000
+    )
+    d2 = ((rows[:, None] - origin - centers[None]) ** 2).sum(-1)
+    nearer = np.minimum(closest[:, None], d2)
+    np.testing.assert_allclose(potentials.numpy(), weights @ nearer, rtol=1e-10)
+    np.testing.assert_allclose(updated.numpy(), nearer[:, 0], rtol=1e-10)

@@ -19,7 +19,8 @@ from tfkmeans.spark import SparkKMeans, SparkKMeansModel  # noqa: E402
 def spark():
     os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
     session = (
-        SparkSession.builder.master("local[2,2]")  # 2 threads, tasks retried once
+        # 3 task slots (so 3 partitions fit one barrier stage), tasks retried once
+        SparkSession.builder.master("local[3,2]")
         .appName("tfkmeans-tests")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "2")
@@ -42,22 +43,60 @@ def frame(spark, X, partitions=2, kind="vector"):
     return spark.createDataFrame(rows, ["features"]).repartition(partitions)
 
 
-@pytest.mark.parametrize("partitions", [1, 2, 3])
-def test_same_centres_as_in_memory_from_same_start(spark, blobs_data, partitions):
+@pytest.mark.parametrize(
+    "mode, partitions",
+    [("per-iteration", 1), ("per-iteration", 2), ("per-iteration", 3)]
+    + [("resident", 1), ("resident", 2), ("resident", 3), ("resident", 5)],
+)
+def test_same_centres_as_in_memory_from_same_start(spark, blobs_data, mode, partitions):
     X = blobs_data
     init = X[[0, 1, 2, 3]]
     ref = KMeans(4, init=init, n_init=1, tol=0, max_iter=50).fit(X)
-    model = SparkKMeans(k=4, maxIter=50, tol=0.0, seed=1).setInitialModel(init)
-    fitted = model.fit(frame(spark, X, partitions))
+    model = SparkKMeans(k=4, maxIter=50, tol=0.0, seed=1, executionMode=mode)
+    fitted = model.setInitialModel(init).fit(frame(spark, X, partitions))
+    assert fitted.summary.executionMode == mode  # 5 partitions: cut to the 3 task slots
     np.testing.assert_allclose(np.array(fitted.clusterCenters()), ref.cluster_centers_, atol=1e-8)
     assert fitted.summary.trainingCost == pytest.approx(ref.inertia_, rel=1e-9)
     assert sorted(fitted.summary.clusterSizes) == sorted(np.bincount(ref.labels_).tolist())
+    assert fitted.summary.numIter == ref.n_iter_
+
+
+def test_resident_and_per_iteration_draw_the_same_kmeans_parallel_start(spark):
+    # Overlapping blobs, so a different start would end elsewhere; same partitions and seed
+    # give the same k-means|| candidates in both modes, hence the same fit.
+    X, _ = make_blobs(4000, n_features=5, centers=8, cluster_std=3.0, random_state=2)
+    df = frame(spark, X, 3).cache()
+    resident = SparkKMeans(k=8, seed=11, maxIter=5, executionMode="resident").fit(df)
+    passes = SparkKMeans(k=8, seed=11, maxIter=5, executionMode="per-iteration").fit(df)
+    np.testing.assert_allclose(
+        np.array(resident.clusterCenters()), np.array(passes.clusterCenters()), atol=1e-9
+    )
+    assert resident.summary.trainingCost == pytest.approx(passes.summary.trainingCost, rel=1e-12)
+    assert resident.summary.numIter == passes.summary.numIter == 5
+
+
+def test_auto_mode_falls_back_when_partitions_do_not_fit_memory(spark, blobs_data, monkeypatch):
+    import tfkmeans.spark as spark_face
+
+    df = frame(spark, blobs_data, 2)
+    assert SparkKMeans(k=4, seed=0).fit(df).summary.executionMode == "resident"
+    monkeypatch.setattr(spark_face, "DEFAULT_RESIDENT_BYTES", 1024)
+    fallback = SparkKMeans(k=4, seed=0, maxIter=3).fit(df)
+    assert fallback.summary.executionMode == "per-iteration"
+    # 1,500 rows per task x (3 features + weight) x 8 bytes x 3 copies
+    assert fallback.summary.fallbackReason == (
+        "a resident partition needs about 144,000 bytes per task, more than the 1,024 "
+        "allowed (spark.executor.pyspark.memory is not set)"
+    )
+    forced = SparkKMeans(k=4, seed=0, maxIter=3, executionMode="resident").fit(df)
+    assert forced.summary.executionMode == "resident"
 
 
 def test_cost_close_to_mllib_and_transform(spark, blobs_data):
     df = frame(spark, blobs_data, 2).cache()
     ours = SparkKMeans(k=4, seed=3).fit(df)
     ref = MLlibKMeans(k=4, seed=3).fit(df)
+    assert ours.summary.executionMode == "resident"
     assert ours.summary.trainingCost <= ref.summary.trainingCost * 1.01
     out = ours.transform(df)
     assert out.schema["prediction"].dataType.typeName() == "integer"
@@ -108,24 +147,44 @@ def test_save_load_and_in_memory_load(spark, blobs_data, tmp_path):
     np.testing.assert_array_equal(km.predict(X), expected)
 
 
-def test_retried_task_gives_same_result(spark, blobs_data, tmp_path):
+@pytest.mark.parametrize("mode", ["per-iteration", "resident"])
+def test_retried_task_gives_same_result(spark, blobs_data, tmp_path, monkeypatch, mode):
+    # The failure is armed once the input is checked, so it hits the fit itself: a pass
+    # (per-iteration; Spark retries the task) or the barrier stage (resident; Spark
+    # starts the whole stage again).
     from pyspark.sql import functions as F
     from pyspark.sql.types import ArrayType, DoubleType
 
-    marker = str(tmp_path / "failed-once")
+    import tfkmeans.spark as spark_face
+
+    armed, failed = tmp_path / "armed", tmp_path / "failed-once"
+    prepare = spark_face._Frame.prepare
+
+    def prepare_then_arm(*args):
+        found = prepare(*args)
+        armed.touch()
+        return found
 
     def fail_once(values):
-        if not os.path.exists(marker):
-            open(marker, "w").close()
+        from pyspark import TaskContext
+
+        if armed.exists() and not failed.exists():
+            failed.write_text(type(TaskContext.get()).__name__)
             raise RuntimeError("injected failure: this task is retried by Spark")
         return values
 
     flaky_udf = F.udf(fail_once, ArrayType(DoubleType()))
     df = frame(spark, blobs_data, 2, kind="array")
-    clean = SparkKMeans(k=4, seed=5).fit(df)
-    flaky = SparkKMeans(k=4, seed=5).fit(df.select(flaky_udf("features").alias("features")))
-    assert os.path.exists(marker)
+    clean = SparkKMeans(k=4, seed=5, executionMode=mode).fit(df)
+    monkeypatch.setattr(spark_face._Frame, "prepare", prepare_then_arm)
+    flaky = SparkKMeans(k=4, seed=5, executionMode=mode).fit(
+        df.select(flaky_udf("features").alias("features"))
+    )
+    expected = "BarrierTaskContext" if mode == "resident" else "TaskContext"
+    assert failed.read_text() == expected
+    assert flaky.summary.executionMode == mode
     np.testing.assert_allclose(np.array(flaky.clusterCenters()), np.array(clean.clusterCenters()))
+    assert flaky.summary.trainingCost == pytest.approx(clean.summary.trainingCost, rel=1e-12)
 
 
 def test_bad_input(spark):
@@ -134,7 +193,7 @@ def test_bad_input(spark):
         SparkKMeans(k=2, featuresCol="nope").fit(df)
     with pytest.raises(ValueError, match="column 's' is string"):
         SparkKMeans(k=2, featuresCols=["a", "s"]).fit(df)
-    with pytest.raises(Exception, match="feature vectors have 1 values, expected 2"):
+    with pytest.raises(ValueError, match="feature vectors have 1 values, expected 2"):
         SparkKMeans(k=2, featuresCol="v").fit(df)
     nulls = spark.createDataFrame([(1.0, 2.0), (None, 1.0), (3.0, 4.0), (5.0, 5.0)], ["a", "b"])
     with pytest.raises(ValueError, match="1 rows have null values in 'a,b'"):
@@ -143,6 +202,8 @@ def test_bad_input(spark):
     assert skipped.summary.numSkipped == 1 and sum(skipped.summary.clusterSizes) == 3
     with pytest.raises(ValueError, match="k=9 is larger than the 3 rows"):
         SparkKMeans(k=9, featuresCols=["a", "b"], handleInvalid="skip").fit(nulls)
+    with pytest.raises(ValueError, match="executionMode must be one of 'auto', 'resident'"):
+        SparkKMeans(k=2, featuresCols=["a", "b"], executionMode="fast").fit(nulls.dropna())
 
 
 def test_databricks_example_runs_locally():

@@ -24,7 +24,11 @@ def greedy_kmeans_plusplus(
     random_state: np.random.RandomState,
     n_local_trials: int | None = None,
 ) -> np.ndarray:
-    """Greedy k-means++ (Arthur & Vassilvitskii; 2 + ln k trials per step, weighted)."""
+    """Greedy k-means++ (Arthur & Vassilvitskii; 2 + ln k trials per step, weighted).
+
+    The draws and the cumulative sum they search are NumPy's, in scikit-learn's
+    order; distances and candidate potentials stay on the device, chunk by chunk.
+    """
     weights = points.sample_weight
     n = points.n_rows
     if n_local_trials is None:
@@ -32,18 +36,16 @@ def greedy_kmeans_plusplus(
     first = random_state.choice(n, p=weights / weights.sum())
     chosen = [first]
     first_row, _ = points.take(np.array([first]))
-    closest = points.sq_distances(first_row)[:, 0].astype(np.float64)
-    potential = closest @ weights
+    (potential,), closest = points.kmeanspp_pass(None, first_row)
     for _ in range(1, n_clusters):
         targets = random_state.uniform(size=n_local_trials) * potential
-        cumulative = np.cumsum(weights * closest)
+        cumulative = np.cumsum(weights * closest.numpy())
         candidates = np.minimum(np.searchsorted(cumulative, targets), n - 1)
         cand_rows, _ = points.take(candidates)
-        to_candidates = np.minimum(closest[:, None], points.sq_distances(cand_rows))
-        potentials = weights @ to_candidates
+        potentials, _ = points.kmeanspp_pass(closest, cand_rows)
         best = int(np.argmin(potentials))
         potential = potentials[best]
-        closest = to_candidates[:, best].astype(np.float64)
+        _, closest = points.kmeanspp_pass(closest, cand_rows[best : best + 1])
         chosen.append(candidates[best])
     rows, _ = points.take(np.asarray(chosen))
     return rows

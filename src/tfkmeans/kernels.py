@@ -27,12 +27,72 @@ class PassStats(NamedTuple):
     inertia: tf.Tensor  # () float64, sum of weighted squared distances (GEMM form)
 
 
-def _nearest(x: tf.Tensor, centers: tf.Tensor, center_sqnorm: tf.Tensor):
-    """Nearest centre and its squared distance (GEMM form) for a chunk of centred rows."""
-    partial = center_sqnorm[tf.newaxis, :] - 2.0 * tf.matmul(x, centers, transpose_b=True)
-    labels = tf.argmin(partial, axis=1, output_type=tf.int32)
-    row_sqnorm = tf.reduce_sum(tf.square(x), axis=1)
-    min_sq = tf.maximum(tf.reduce_min(partial, axis=1) + row_sqnorm, 0.0)
+def _argmin_down(values: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Index and value of the minimum of each column of ``values`` (k x rows).
+
+    XLA's argmin is a variadic reduce that compiles to scalar code on CPU (about
+    40 ms of a 70 ms pass on 1M x 32, k=64). Halving instead (adjacent pairs
+    compared with elementwise min/select, log2(k) times) is whole-row vector work.
+    Pairs are adjacent, so each slot always covers a contiguous run of indices and
+    a tie keeps the lower one, as ``tf.argmin`` does. Needs a static k.
+    """
+    index = None
+    while values.shape[0] > 1:
+        width = values.shape[0]
+        even, odd = values[0 : width - 1 : 2], values[1:width:2]
+        take_odd = odd < even
+        if index is None:
+            pairs = tf.range(0, width - 1, 2)[:, tf.newaxis]
+            even_index, odd_index = pairs, pairs + 1
+        else:
+            even_index, odd_index = index[0 : width - 1 : 2], index[1:width:2]
+        smaller = tf.minimum(even, odd)
+        chosen = tf.where(take_odd, odd_index, even_index)
+        if width % 2:  # the last row has no partner: carried up unchanged
+            smaller = tf.concat([smaller, values[width - 1 :]], 0)
+            last = tf.fill([1, 1], width - 1) if index is None else index[width - 1 :]
+            chosen = tf.concat([chosen, last + tf.zeros_like(chosen[:1])], 0)
+        values, index = smaller, chosen
+    if index is None:
+        return tf.zeros_like(values[0], tf.int32), values[0]
+    return index[0], values[0]
+
+
+# Up to this many features the inner products are written out as multiply-adds:
+# a dot this shallow is dispatch, not arithmetic (2-5x faster at d=2, k=3..64).
+UNROLLED_MAX_FEATURES = 4
+
+
+def _dots(centers: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+    """centers @ x.T (k x rows), the cross term of the GEMM form."""
+    d = x.shape[1]
+    if d is not None and d <= UNROLLED_MAX_FEATURES:
+        return tf.add_n([centers[:, j, tf.newaxis] * x[tf.newaxis, :, j] for j in range(d)])
+    return tf.matmul(centers, x, transpose_b=True)
+
+
+def _nearest(
+    x: tf.Tensor, centers: tf.Tensor, center_sqnorm: tf.Tensor, row_sqnorm=None, xla=False
+):
+    """Nearest centre and its squared distance (GEMM form) for a chunk of centred rows.
+
+    Distances are laid out centre-major (k x rows) so the argmin runs down whole
+    rows of the GEMM output. Under XLA (``xla=True``, static k) the argmin is the
+    halving of ``_argmin_down``; in a plain graph those are ~3 log2(k) separate ops,
+    4x slower than ``tf.argmin`` there (measured on ``assign``), so plain graphs
+    keep ``tf.argmin``.
+    ``row_sqnorm`` (||x||^2 per row) may come precomputed: it is a pass over the
+    rows costing about a fifth of a Lloyd pass, and it never changes during a fit.
+    """
+    partial = center_sqnorm[:, tf.newaxis] - 2.0 * _dots(centers, x)
+    if xla and partial.shape[0] is not None:
+        labels, smallest = _argmin_down(partial)
+    else:
+        labels = tf.argmin(partial, axis=0, output_type=tf.int32)
+        smallest = tf.reduce_min(partial, axis=0)
+    if row_sqnorm is None:
+        row_sqnorm = tf.reduce_sum(tf.square(x), axis=1)
+    min_sq = tf.maximum(smallest + row_sqnorm, 0.0)
     return labels, min_sq
 
 
@@ -41,67 +101,63 @@ def _chunk_bounds(n_rows: tf.Tensor, chunk_rows: int):
     return n_chunks
 
 
-def _stats_body(x, w, centers, center_sqnorm, k):
-    """Sums, weights and GEMM-form inertia of one chunk of centred rows."""
-    labels, min_sq = _nearest(x, centers, center_sqnorm)
+def _chunk_stats(rows, weights, row_sqnorm, origin, centers, center_sqnorm, start, size, xla=False):
+    """Sums, weights and GEMM-form inertia of rows[start:start + size], centred."""
+    # tf.slice keeps a static size where there is one, which XLA needs.
+    d = tf.shape(rows)[1] if rows.shape[1] is None else rows.shape[1]
+    x = tf.slice(rows, [start, 0], [size, d]) - origin
+    w = tf.slice(weights, [start], [size])
+    norms = None if row_sqnorm is None else tf.slice(row_sqnorm, [start], [size])
+    labels, min_sq = _nearest(x, centers, center_sqnorm, norms, xla)
+    k = tf.shape(centers)[0] if centers.shape[0] is None else centers.shape[0]
     sums = tf.math.unsorted_segment_sum(x * w[:, tf.newaxis], labels, k)
     totals = tf.math.unsorted_segment_sum(w, labels, k)
     inertia = tf.reduce_sum(tf.cast(w * min_sq, tf.float64))
-    return tf.cast(sums, tf.float64), tf.cast(totals, tf.float64), inertia
+    return PassStats(tf.cast(sums, tf.float64), tf.cast(totals, tf.float64), inertia)
+
+
+def _add(total: PassStats, chunk: PassStats) -> PassStats:
+    return PassStats(*(tf.ensure_shape(a + b, a.shape) for a, b in zip(total, chunk, strict=True)))
+
+
+def _zero_stats(centers) -> PassStats:
+    return PassStats(
+        tf.zeros_like(centers, tf.float64),
+        tf.zeros_like(centers[:, 0], tf.float64),
+        tf.zeros([], tf.float64),
+    )
 
 
 @tf.function(reduce_retracing=True)
-def _lloyd_stats_dynamic(rows, weights, origin, centers, chunk_rows: int) -> PassStats:
+def _lloyd_stats_dynamic(rows, weights, origin, centers, chunk_rows: int, row_sqnorm=None):
     """Any number of rows; shapes stay dynamic so small inputs never recompile."""
-    k = tf.shape(centers)[0]
     n = tf.shape(rows)[0]
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
-    sums = tf.zeros_like(centers, tf.float64)
-    totals = tf.zeros_like(centers[:, 0], tf.float64)
-    inertia = tf.zeros([], tf.float64)
+    total = _zero_stats(centers)
     for i in tf.range(_chunk_bounds(n, chunk_rows)):
         start = i * chunk_rows
-        stop = tf.minimum(start + chunk_rows, n)
-        x = rows[start:stop] - origin
-        chunk_sums, chunk_totals, chunk_inertia = _stats_body(
-            x, weights[start:stop], centers, center_sqnorm, k
-        )
-        sums += tf.ensure_shape(chunk_sums, sums.shape)
-        totals += tf.ensure_shape(chunk_totals, totals.shape)
-        inertia += chunk_inertia
-    return PassStats(sums, totals, inertia)
+        size = tf.minimum(chunk_rows, n - start)
+        chunk = _chunk_stats(rows, weights, row_sqnorm, origin, centers, center_sqnorm, start, size)
+        total = _add(total, chunk)
+    return total
 
 
 @tf.function(jit_compile=True)
-def _lloyd_stats_static(rows, weights, origin, centers, chunk_rows: int):
+def _lloyd_stats_static(rows, weights, origin, centers, chunk_rows: int, row_sqnorm=None):
     """The whole pass, XLA-compiled: full chunks in a loop, then the tail, all static shapes.
 
     XLA fuses the distance epilogue, argmin and the per-cluster scatter; shapes are
     known at trace time, so the tail is one more static slice, not a second call.
     """
-    n, d = rows.shape
-    k = centers.shape[0]
-    n_chunks, tail = divmod(n, chunk_rows)
+    n_chunks, tail = divmod(rows.shape[0], chunk_rows)
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
-    sums = tf.zeros([k, d], tf.float64)
-    totals = tf.zeros([k], tf.float64)
-    inertia = tf.zeros([], tf.float64)
+    args = (rows, weights, row_sqnorm, origin, centers, center_sqnorm)
+    total = _zero_stats(centers)
     for i in tf.range(n_chunks):
-        x = tf.slice(rows, [i * chunk_rows, 0], [chunk_rows, d]) - origin
-        w = tf.slice(weights, [i * chunk_rows], [chunk_rows])
-        chunk_sums, chunk_totals, chunk_inertia = _stats_body(x, w, centers, center_sqnorm, k)
-        sums += chunk_sums
-        totals += chunk_totals
-        inertia += chunk_inertia
+        total = _add(total, _chunk_stats(*args, i * chunk_rows, chunk_rows, xla=True))
     if tail:
-        done = n_chunks * chunk_rows
-        x = tf.slice(rows, [done, 0], [tail, d]) - origin
-        w = tf.slice(weights, [done], [tail])
-        chunk_sums, chunk_totals, chunk_inertia = _stats_body(x, w, centers, center_sqnorm, k)
-        sums += chunk_sums
-        totals += chunk_totals
-        inertia += chunk_inertia
-    return PassStats(sums, totals, inertia)
+        total = _add(total, _chunk_stats(*args, n_chunks * chunk_rows, tail, xla=True))
+    return total
 
 
 # Below this many rows, compiling with XLA costs more than it saves.
@@ -115,17 +171,31 @@ def auto_chunk_rows(n_clusters: int) -> int:
     return int(min(max(CHUNK_DISTANCES // max(n_clusters, 1), 1024), 1 << 17))
 
 
-def lloyd_stats(rows, weights, origin, centers, chunk_rows: int | None = None) -> PassStats:
+def lloyd_stats(
+    rows, weights, origin, centers, chunk_rows: int | None = None, row_sqnorm=None
+) -> PassStats:
     """Sums, weights and inertia per nearest centre: the E and half the M step of Lloyd.
 
     Large inputs run the whole pass in one XLA-compiled call (compiled once per
     shape); small ones use a dynamic-shape graph that never recompiles.
+    ``row_sqnorm`` is ``row_sqnorms(rows, origin)``, for callers that keep the rows.
     """
     chunk_rows = chunk_rows or auto_chunk_rows(int(centers.shape[0]))
     n = rows.shape[0]
     if n is None or n < XLA_MIN_ROWS:
-        return _lloyd_stats_dynamic(rows, weights, origin, centers, chunk_rows)
-    return _lloyd_stats_static(rows, weights, origin, centers, min(chunk_rows, n))
+        return _lloyd_stats_dynamic(rows, weights, origin, centers, chunk_rows, row_sqnorm)
+    return _lloyd_stats_static(rows, weights, origin, centers, min(chunk_rows, n), row_sqnorm)
+
+
+@tf.function(reduce_retracing=True)
+def row_sqnorms(rows, origin, chunk_rows: int = 65536):
+    """||x - origin||^2 of every row, computed chunk by chunk (n values)."""
+    n = tf.shape(rows)[0]
+    out = tf.TensorArray(rows.dtype, size=0, dynamic_size=True, infer_shape=False)
+    for i in tf.range(_chunk_bounds(n, chunk_rows)):
+        x = rows[i * chunk_rows : (i + 1) * chunk_rows] - origin
+        out = out.write(i, tf.reduce_sum(tf.square(x), axis=1))
+    return out.concat()
 
 
 @tf.function(reduce_retracing=True)
@@ -146,6 +216,13 @@ def assign(rows, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS):
     return labels_out.concat(), dist_out.concat()
 
 
+def _chunk_sq_distances(x, centers, center_sqnorm):
+    """Squared distances (rows x m) of centred rows to ``centers``, GEMM form, clipped at 0."""
+    row_sqnorm = tf.reduce_sum(tf.square(x), axis=1, keepdims=True)
+    dots = tf.matmul(x, centers, transpose_b=True)
+    return tf.maximum(row_sqnorm - 2.0 * dots + center_sqnorm[tf.newaxis, :], 0.0)
+
+
 @tf.function(reduce_retracing=True)
 def sq_distances(rows, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS):
     """All squared distances (n x m) in GEMM form, clipped at zero; m is small or the output."""
@@ -153,13 +230,79 @@ def sq_distances(rows, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS):
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
     out = tf.TensorArray(rows.dtype, size=0, dynamic_size=True, infer_shape=False)
     for i in tf.range(_chunk_bounds(n, chunk_rows)):
-        start = i * chunk_rows
-        stop = tf.minimum(start + chunk_rows, n)
-        x = rows[start:stop] - origin
-        row_sqnorm = tf.reduce_sum(tf.square(x), axis=1, keepdims=True)
-        dots = tf.matmul(x, centers, transpose_b=True)
-        out = out.write(i, tf.maximum(row_sqnorm - 2.0 * dots + center_sqnorm[tf.newaxis, :], 0.0))
+        x = rows[i * chunk_rows : (i + 1) * chunk_rows] - origin
+        out = out.write(i, _chunk_sq_distances(x, centers, center_sqnorm))
     return out.concat()
+
+
+def _kpp_chunk(rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm, start, size):
+    """Potentials of ``centers`` over rows[start:start + size], and the running distance
+    to the chosen centres updated by ``centers[0]``."""
+    d = tf.shape(rows)[1] if rows.shape[1] is None else rows.shape[1]
+    x = tf.slice(rows, [start, 0], [size, d]) - origin
+    norms = tf.slice(row_sqnorm, [start], [size])[:, tf.newaxis]
+    squared = tf.maximum(norms - 2.0 * tf.matmul(x, centers, transpose_b=True) + center_sqnorm, 0.0)
+    nearer = tf.minimum(
+        tf.slice(closest, [start], [size])[:, tf.newaxis], tf.cast(squared, tf.float64)
+    )
+    potentials = tf.reduce_sum(tf.slice(weights, [start], [size])[:, tf.newaxis] * nearer, 0)
+    return potentials, nearer[:, 0]
+
+
+def _kpp_zeros(centers):
+    center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)[tf.newaxis, :]
+    return center_sqnorm, tf.zeros_like(centers[:, 0], tf.float64)
+
+
+@tf.function(reduce_retracing=True)
+def _kpp_dynamic(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows: int):
+    """Any number of rows, dynamic shapes: small inputs never recompile."""
+    n = tf.shape(rows)[0]
+    center_sqnorm, potentials = _kpp_zeros(centers)
+    args = (rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm)
+    updated = tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False)
+    for i in tf.range(_chunk_bounds(n, chunk_rows)):
+        start = i * chunk_rows
+        chunk_potentials, chunk_closest = _kpp_chunk(
+            *args, start, tf.minimum(chunk_rows, n - start)
+        )
+        potentials += chunk_potentials
+        updated = updated.write(i, chunk_closest)
+    return potentials, updated.concat()
+
+
+@tf.function(jit_compile=True)
+def _kpp_static(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows: int):
+    """XLA-compiled: full chunks in a loop, then the tail, all static shapes."""
+    n_chunks, tail = divmod(rows.shape[0], chunk_rows)
+    center_sqnorm, potentials = _kpp_zeros(centers)
+    args = (rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm)
+    updated = tf.TensorArray(tf.float64, size=n_chunks, element_shape=[chunk_rows])
+    for i in tf.range(n_chunks):
+        chunk_potentials, chunk_closest = _kpp_chunk(*args, i * chunk_rows, chunk_rows)
+        potentials += chunk_potentials
+        updated = updated.write(i, chunk_closest)
+    closest_out = tf.reshape(updated.stack(), [-1])
+    if tail:
+        chunk_potentials, chunk_closest = _kpp_chunk(*args, n_chunks * chunk_rows, tail)
+        potentials += chunk_potentials
+        closest_out = tf.concat([closest_out, chunk_closest], 0)
+    return potentials, closest_out
+
+
+def kmeanspp_pass(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows: int):
+    """One k-means++ pass: for each of ``centers`` (float64 weights) the potential
+    sum_i w_i min(closest_i, d^2(x_i, c_j)), and closest updated by ``centers[0]``.
+
+    ``closest`` (float64, per row) is the squared distance to the centres chosen so
+    far (+inf before the first). Chunk by chunk, so no n x m matrix is formed;
+    XLA-compiled for large inputs, as the Lloyd pass.
+    """
+    n = rows.shape[0]
+    if n is None or n < XLA_MIN_ROWS:
+        return _kpp_dynamic(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows)
+    chunk_rows = min(chunk_rows, n)
+    return _kpp_static(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows)
 
 
 def objective(x: tf.Tensor, w: tf.Tensor, centers: tf.Tensor) -> tf.Tensor:

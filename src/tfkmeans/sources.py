@@ -207,6 +207,8 @@ class InMemory(Source):
         # None: chosen per pass from the number of centres (kernels.auto_chunk_rows).
         self.chunk_rows = None if chunk_rows is None else int(chunk_rows)
         self._moments: tuple[np.ndarray, np.ndarray] | None = None
+        self._sqnorms: tf.Tensor | None = None
+        self._weights64: tf.Tensor | None = None  # exact weights, for k-means++
         # Rows that are already centred (samples handed out by another Source) keep that origin.
         self._origin = None if origin is None else representable(origin, self.dtype)
 
@@ -238,6 +240,12 @@ class InMemory(Source):
     def _tensor(self, values: np.ndarray) -> tf.Tensor:
         return tf.constant(np.asarray(values, dtype=self.dtype))
 
+    def _row_sqnorms(self) -> tf.Tensor:
+        """||row - origin||^2, once per source: every Lloyd pass needs it, unchanged."""
+        if self._sqnorms is None:
+            self._sqnorms = kernels.row_sqnorms(self.rows, self._tensor(self.origin))
+        return self._sqnorms
+
     def partial_stats(self, centers: np.ndarray) -> PartialStats:
         stats = kernels.lloyd_stats(
             self.rows,
@@ -245,6 +253,7 @@ class InMemory(Source):
             self._tensor(self.origin),
             self._tensor(centers),
             self.chunk_rows,
+            self._row_sqnorms(),
         )
         return PartialStats(stats.sums.numpy(), stats.weights.numpy(), float(stats.inertia))
 
@@ -276,11 +285,31 @@ class InMemory(Source):
             yield tf.gather(self.rows, picked), tf.gather(self.weights, picked)
 
     def sq_distances(self, centers: np.ndarray) -> np.ndarray:
-        """All squared distances to ``centers`` (n x m), for k-means++ and transform."""
+        """All squared distances to ``centers`` (n x m), for transform."""
         out = kernels.sq_distances(
             self.rows, self._tensor(self.origin), self._tensor(centers), self._chunk(len(centers))
         )
         return out.numpy()
+
+    def kmeanspp_pass(
+        self, closest: tf.Tensor | None, centers: np.ndarray
+    ) -> tuple[np.ndarray, tf.Tensor]:
+        """k-means++ potentials of ``centers`` (sum_i w_i min(closest_i, d^2)) and the
+        running distance ``closest`` (float64, on the device) updated by ``centers[0]``."""
+        if self._weights64 is None:
+            self._weights64 = tf.constant(self.sample_weight)
+        if closest is None:
+            closest = tf.fill([self.n_rows], tf.constant(np.inf, tf.float64))
+        potentials, closest = kernels.kmeanspp_pass(
+            self.rows,
+            self._weights64,
+            self._row_sqnorms(),
+            closest,
+            self._tensor(self.origin),
+            self._tensor(centers),
+            self._chunk(len(centers)),
+        )
+        return potentials.numpy(), closest
 
     def take(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         positions = np.asarray(positions, dtype=np.int64)
