@@ -195,6 +195,16 @@ def test_bad_files_give_clear_errors(tmp_path):
         )
 
 
+def test_a_truncated_file_in_a_parquet_folder_is_one_clear_error(data, tmp_path):
+    table = pa.table({f"f{i}": data[:1000, i] for i in range(4)})
+    pq.write_table(table, tmp_path / "a.parquet")
+    pq.write_table(table, tmp_path / "b.parquet")
+    raw = (tmp_path / "b.parquet").read_bytes()
+    (tmp_path / "b.parquet").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match=f"{tmp_path.name} could not be read"):
+        KMeans(2).fit(tfkmeans.read(tmp_path))
+
+
 def _write_npy(path, array):
     np.save(path, array)
     return path

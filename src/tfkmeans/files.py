@@ -259,9 +259,17 @@ class ParquetSource(ChunkedSource):
             raise ValueError(f"{path} is not a readable Parquet file or folder ({exc})") from None
         self._columns, self.n_features, arrow_dtype = feature_columns(schema, columns, str(path))
         self.dtype = _compute_dtype(self._requested_dtype or arrow_dtype)
+        self._row_count: int | None = None
 
     def _rows_hint(self) -> int:
-        return int(self._dataset.count_rows())
+        import pyarrow as pa
+
+        if self._row_count is None:
+            try:
+                self._row_count = int(self._dataset.count_rows())  # file footers only
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise ValueError(f"{self.name} could not be read ({_first_line(exc)})") from None
+        return self._row_count
 
     def _read(self) -> Iterator[np.ndarray]:
         import pyarrow as pa
