@@ -28,6 +28,7 @@ import secrets
 import socket
 import struct
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -257,6 +258,7 @@ class SparkSource(_PartitionedSource):
         def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             from pyspark import TaskContext
 
+            _set_threads(TaskContext.get().cpus())
             found = _partition(batches, n_features, unit)
             if found is not None:
                 part = InMemory(found[0], found[1], dtype=np.float64, origin=origin)
@@ -432,9 +434,13 @@ def _fit_resident(df: DataFrame, n_features: int, plan: _Plan) -> _Fitted:
         from pyspark import BarrierTaskContext
 
         context = BarrierTaskContext.get()
-        found = _partition(batches, n_features, plan.cosine)
         _set_threads(context.cpus())
-        group = _TaskGroup(context, token)
+        # Finding task 0 waits for every task (and Spark's allGather sleeps in 1 s steps):
+        # that wait overlaps the conversion of this partition.
+        with ThreadPoolExecutor(1) as pool:
+            joining = pool.submit(_TaskGroup, context, token)
+            found = _partition(batches, n_features, plan.cosine)
+            group = joining.result()
         try:
             fitted = _solve(BarrierSource(found, group, n_features), plan)
         finally:
