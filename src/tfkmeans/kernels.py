@@ -216,11 +216,12 @@ def assign(rows, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS):
     return labels_out.concat(), dist_out.concat()
 
 
-def _chunk_sq_distances(x, centers, center_sqnorm):
+def _chunk_sq_distances(x, centers, center_sqnorm, row_sqnorm=None):
     """Squared distances (rows x m) of centred rows to ``centers``, GEMM form, clipped at 0."""
-    row_sqnorm = tf.reduce_sum(tf.square(x), axis=1, keepdims=True)
+    if row_sqnorm is None:
+        row_sqnorm = tf.reduce_sum(tf.square(x), axis=1)
     dots = tf.matmul(x, centers, transpose_b=True)
-    return tf.maximum(row_sqnorm - 2.0 * dots + center_sqnorm[tf.newaxis, :], 0.0)
+    return tf.maximum(row_sqnorm[:, tf.newaxis] - 2.0 * dots + center_sqnorm[tf.newaxis, :], 0.0)
 
 
 @tf.function(reduce_retracing=True)
@@ -240,8 +241,7 @@ def _kpp_chunk(rows, weights, row_sqnorm, closest, origin, centers, center_sqnor
     to the chosen centres updated by ``centers[0]``."""
     d = tf.shape(rows)[1] if rows.shape[1] is None else rows.shape[1]
     x = tf.slice(rows, [start, 0], [size, d]) - origin
-    norms = tf.slice(row_sqnorm, [start], [size])[:, tf.newaxis]
-    squared = tf.maximum(norms - 2.0 * tf.matmul(x, centers, transpose_b=True) + center_sqnorm, 0.0)
+    squared = _chunk_sq_distances(x, centers, center_sqnorm, tf.slice(row_sqnorm, [start], [size]))
     nearer = tf.minimum(
         tf.slice(closest, [start], [size])[:, tf.newaxis], tf.cast(squared, tf.float64)
     )
@@ -250,7 +250,7 @@ def _kpp_chunk(rows, weights, row_sqnorm, closest, origin, centers, center_sqnor
 
 
 def _kpp_zeros(centers):
-    center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)[tf.newaxis, :]
+    center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
     return center_sqnorm, tf.zeros_like(centers[:, 0], tf.float64)
 
 
