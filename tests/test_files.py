@@ -46,6 +46,8 @@ def test_each_source_matches_in_memory(data, files, name, chunk_rows):
     np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=1e-5, atol=1e-4)
     np.testing.assert_array_equal(ours.labels_, ref.labels_)
     assert ours.inertia_ == pytest.approx(ref.inertia_, rel=1e-5)
+    # Per-step inertia: row norms are added once per pass here, per row in memory.
+    np.testing.assert_allclose(ours.objective_history_, ref.objective_history_, rtol=1e-5)
     assert ours.predict(source).tolist() == ref.labels_.tolist()
     assert ours.score(source) == pytest.approx(ref.score(data), rel=1e-5)
 
@@ -139,6 +141,7 @@ def test_tf_data_dataset(data):
     ref_w = KMeans(6, init=init, n_init=1).fit(data, sample_weight=weights)
     km_w = KMeans(6, init=init, n_init=1).fit(weighted)
     np.testing.assert_allclose(km_w.cluster_centers_, ref_w.cluster_centers_, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(km_w.objective_history_, ref_w.objective_history_, rtol=1e-5)
 
 
 def test_minibatch_and_gradient_stream_from_files(data, files):

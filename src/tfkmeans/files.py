@@ -55,6 +55,8 @@ class ChunkedSource(Source):
         self._requested_dtype = None if dtype is None else np.dtype(dtype)
         self._summary: tuple[int, np.ndarray, float] | None = None
         self._validated = False
+        self._sqnorm_total: float | None = None  # sum_i w_i ||x_i - origin||^2
+        self._ones: dict[int, tf.Tensor] = {}  # unit weights, per chunk length
 
     @abc.abstractmethod
     def _read(self) -> Iterator[np.ndarray]:
@@ -130,17 +132,29 @@ class ChunkedSource(Source):
     def chunks(self) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
         for chunk in self._checked():
             rows = as_tensor(chunk)
-            yield rows, tf.ones([len(chunk)], rows.dtype)
+            if len(chunk) not in self._ones:
+                if len(self._ones) > 2:  # chunks of a folder's files may end short
+                    self._ones.clear()
+                self._ones[len(chunk)] = tf.ones([len(chunk)], rows.dtype)
+            yield rows, self._ones[len(chunk)]
 
     def partial_stats(self, centers: np.ndarray) -> PartialStats:
+        # Row norms are not recomputed every pass: the kernel leaves sum_i w_i ||x_i||^2
+        # out of the inertia, and that total is taken once, in the first pass.
         origin = tf.constant(self.origin, self.dtype)
         centers_t = tf.constant(centers, self.dtype)
-        total = None
+        total, sqnorm = None, None
         for rows, weights in self.chunks():
-            stats = kernels.lloyd_stats(rows, weights, origin, centers_t, None)
-            total = stats if total is None else [a + b for a, b in zip(total, stats, strict=True)]
-        sums, weights, inertia = total
-        return PartialStats(sums.numpy(), weights.numpy(), float(inertia))
+            total = kernels.accumulate_unnormed_stats(rows, weights, origin, centers_t, total)
+            if self._sqnorm_total is None:
+                chunk_sqnorm = kernels.weighted_sqnorm(rows, weights, origin)
+                sqnorm = chunk_sqnorm if sqnorm is None else sqnorm + chunk_sqnorm
+        if total is None:
+            raise ValueError(f"{self.name} has no rows")
+        if self._sqnorm_total is None:
+            self._sqnorm_total = float(sqnorm)
+        sums, weights, shifted = total
+        return PartialStats(sums.numpy(), weights.numpy(), float(shifted) + self._sqnorm_total)
 
     def assign(self, centers: np.ndarray) -> Iterator[Assigned]:
         origin = tf.constant(self.origin, self.dtype)
