@@ -69,17 +69,29 @@ def test_npy_layouts_match_in_memory(data, tmp_path, layout):
     np.testing.assert_array_equal(ours.labels_, ref.labels_)
 
 
-def test_file_chunks_stay_valid_while_the_next_is_read(data, files):
-    """Chunks live in a reused ring of buffers; each must still hold its own rows
-    when the following chunk has already been read."""
-    source = tfkmeans.read(files / "x.npy", chunk_rows=4096)
+@pytest.mark.parametrize("chunk_rows", [4096, 4095])  # aligned: mapped views; else: pread ring
+def test_file_chunks_stay_valid_while_the_next_is_read(data, files, chunk_rows):
+    """Chunks are views of a map whose pages are dropped behind the reader, or live in
+    a reused ring of buffers; each must still hold its own rows when the following
+    chunk has already been read."""
+    source = tfkmeans.read(files / "x.npy", chunk_rows=chunk_rows)
     previous = None
     for position, (rows, _) in enumerate(source.chunks()):
-        start = position * 4096
-        np.testing.assert_array_equal(rows.numpy(), data[start : start + 4096])
+        start = position * chunk_rows
+        np.testing.assert_array_equal(rows.numpy(), data[start : start + chunk_rows])
         if previous is not None:
             np.testing.assert_array_equal(previous[0].numpy(), data[previous[1] : start])
         previous = (rows, start)
+
+
+@pytest.mark.parametrize("chunk_rows", [4096, 4095])
+def test_npy_truncated_after_opening_is_one_clear_error(data, tmp_path, chunk_rows):
+    np.save(tmp_path / "x.npy", data)
+    source = tfkmeans.read(tmp_path / "x.npy", chunk_rows=chunk_rows)
+    with open(tmp_path / "x.npy", "r+b") as file:
+        file.truncate((tmp_path / "x.npy").stat().st_size - 1000)
+    with pytest.raises(ValueError, match="is truncated"):
+        KMeans(3, init=data[:3], n_init=1).fit(source)
 
 
 def test_parquet_columns_of_mixed_types_become_rows(tmp_path):

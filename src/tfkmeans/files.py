@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from tfkmeans import kernels
 from tfkmeans.arrow_rows import batch_to_rows, feature_columns
-from tfkmeans.buffers import BufferRing, as_tensor, read_into
+from tfkmeans.buffers import BufferRing, MappedRows, as_tensor, read_into
 from tfkmeans.progress import report_rows
 from tfkmeans.sources import Assigned, PartialStats, Source, representable
 
@@ -198,9 +198,9 @@ class ChunkedSource(Source):
 
 
 class NpySource(ChunkedSource):
-    """A 2-D .npy file. Its header is read through a memory map; rows are read with
-    ``pread`` into a small ring of reused buffers that TensorFlow uses in place, so a
-    pass costs one copy out of the page cache and memory stays at a few chunks."""
+    """A 2-D .npy file. Rows in the compute dtype are views of a private memory map
+    that TensorFlow uses in place (no copy at all); other files are read with ``pread``
+    into a small ring of reused buffers and converted. Memory stays at a few chunks."""
 
     def __init__(self, path: Path, chunk_rows: int = DEFAULT_FILE_CHUNK_ROWS, dtype=None) -> None:
         super().__init__(str(path), chunk_rows, dtype)
@@ -222,6 +222,13 @@ class NpySource(ChunkedSource):
             yield from self._read_mapped()
             return
         rows, offset = self._array.shape[0], self._array.offset
+        dtype = self._array.dtype
+        if dtype == self.dtype and MappedRows.suits(
+            offset, self.chunk_rows, self.n_features, dtype
+        ):
+            mapped = MappedRows(self.name, offset, rows, self.n_features, dtype)
+            yield from mapped.chunks(self.chunk_rows)
+            return
         row_bytes = self.n_features * self._array.dtype.itemsize
         ring = BufferRing(min(self.chunk_rows, rows), self.n_features, self._array.dtype)
         fd = os.open(self.name, os.O_RDONLY)
