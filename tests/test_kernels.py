@@ -47,6 +47,31 @@ def test_lloyd_stats_and_assign_match_numpy(n, chunk, dtype, d):
     np.testing.assert_allclose(got_dist.numpy(), dist, rtol=rtol * 10, atol=1e-3)
 
 
+def test_pass_in_concurrent_parts_matches_numpy():
+    """A pass cut into parts that run side by side (uneven, the last with a tail)."""
+    rng = np.random.RandomState(3)
+    n, chunk = kernels.XLA_MIN_ROWS + 999, 4096
+    rows, weights = rng.randn(n, 6) * 3, rng.uniform(0.5, 2.0, n)
+    centers = rows[rng.choice(n, 7, replace=False)]
+    labels, _, sums, totals, inertia = brute(rows, weights, np.zeros(6), centers)
+    args = [tf.constant(a) for a in (rows, weights, np.zeros(6), centers)]
+    stats = kernels._lloyd_stats_parts(*args, chunk, None, (0, 4 * chunk, 9 * chunk, n))
+    np.testing.assert_allclose(stats.sums.numpy(), sums, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(stats.weights.numpy(), totals, rtol=1e-12)
+    assert float(stats.inertia) == pytest.approx(inertia, rel=1e-9)
+
+
+@pytest.mark.parametrize(("n", "chunk"), [(100_000, 8192), (10**6, 8192), (5000, 8192)])
+def test_parallel_parts_cut_on_chunk_boundaries(n, chunk):
+    bounds = kernels.parallel_parts(n, chunk)
+    assert bounds[0] == 0 and bounds[-1] == n
+    assert all(a < b for a, b in zip(bounds, bounds[1:], strict=False))
+    assert all(b % chunk == 0 for b in bounds[:-1])
+    assert all(b - a >= 2 * chunk for a, b in zip(bounds, bounds[1:], strict=False)) or (
+        len(bounds) == 2
+    )
+
+
 def test_sq_distances_match_numpy():
     rng = np.random.RandomState(1)
     rows = rng.randn(777, 4)
