@@ -10,6 +10,7 @@ row in that order, so results do not depend on the chunk size.
 from __future__ import annotations
 
 import abc
+import itertools
 import mmap
 import os
 from collections.abc import Iterator
@@ -28,6 +29,9 @@ from tfkmeans.sources import Assigned, PartialStats, Source, representable
 DEFAULT_FILE_CHUNK_ROWS = 65536
 # Parquet pages are read through a buffer of this size, not a whole column chunk at once.
 PARQUET_BUFFER_BYTES = 1 << 16
+# Threads that run the Lloyd kernel on alternate chunks of a pass. XLA's per-cluster
+# scatter is a serial loop; two calls side by side keep two cores busy.
+KERNEL_LANES = 2
 # Rows per float64 block when the first pass computes the mean and variance.
 MOMENT_BLOCK_ROWS = 8192
 
@@ -68,7 +72,8 @@ class ChunkedSource(Source):
         reused buffer: it is valid until two more chunks have been taken."""
         position, check, total = 0, not self._validated, self._expected_rows()
         report_rows(0, total)
-        for chunk in _prefetched(self._read()):
+        chunks = _prefetched(self._read()) if self._reads_ahead() else self._read()
+        for chunk in chunks:
             chunk = np.asarray(chunk)
             if check:
                 self._check(chunk, position)
@@ -77,6 +82,10 @@ class ChunkedSource(Source):
             report_rows(position, total)
         if check:
             self._validated = True
+
+    def _reads_ahead(self) -> bool:
+        """Whether the next chunk is read on a worker thread while this one is used."""
+        return True
 
     def _expected_rows(self) -> int | None:
         """Rows in a pass, for progress: counted once known, else the file's own count."""
@@ -139,21 +148,42 @@ class ChunkedSource(Source):
             yield rows, self._ones[len(chunk)]
 
     def partial_stats(self, centers: np.ndarray) -> PartialStats:
+        """Chunks go to KERNEL_LANES threads in turn, each adding its chunks to its own
+        total on the device, so one chunk's serial scatter overlaps another's GEMM."""
         # Row norms are not recomputed every pass: the kernel leaves sum_i w_i ||x_i||^2
         # out of the inertia, and that total is taken once, in the first pass.
         origin = tf.constant(self.origin, self.dtype)
         centers_t = tf.constant(centers, self.dtype)
-        total, sqnorm = None, None
-        for rows, weights in self.chunks():
-            total = kernels.accumulate_unnormed_stats(rows, weights, origin, centers_t, total)
-            if self._sqnorm_total is None:
-                chunk_sqnorm = kernels.weighted_sqnorm(rows, weights, origin)
-                sqnorm = chunk_sqnorm if sqnorm is None else sqnorm + chunk_sqnorm
-        if total is None:
+        with_norms = self._sqnorm_total is None
+
+        def add(total, rows, weights):
+            stats = kernels.accumulate_unnormed_stats(rows, weights, origin, centers_t, total[0])
+            sqnorm = kernels.weighted_sqnorm(rows, weights, origin) if with_norms else 0.0
+            return stats, total[1] + sqnorm
+
+        totals = [(None, 0.0)] * KERNEL_LANES
+        pending: list = [None] * KERNEL_LANES
+        chunks = self.chunks()
+        with ThreadPoolExecutor(max_workers=KERNEL_LANES) as lanes:
+            for position in itertools.count():
+                lane = position % KERNEL_LANES
+                if pending[lane] is not None:
+                    # Before the next chunk is taken: its read may reuse this lane's buffer.
+                    totals[lane] = pending[lane].result()
+                    pending[lane] = None
+                item = next(chunks, None)
+                if item is None:
+                    break
+                pending[lane] = lanes.submit(add, totals[lane], *item)
+            for lane, future in enumerate(pending):
+                if future is not None:
+                    totals[lane] = future.result()
+        done = [total for total in totals if total[0] is not None]
+        if not done:
             raise ValueError(f"{self.name} has no rows")
-        if self._sqnorm_total is None:
-            self._sqnorm_total = float(sqnorm)
-        sums, weights, shifted = total
+        if with_norms:
+            self._sqnorm_total = float(sum(float(sqnorm) for _, sqnorm in done))
+        sums, weights, shifted = (sum(parts) for parts in zip(*(t for t, _ in done), strict=True))
         return PartialStats(sums.numpy(), weights.numpy(), float(shifted) + self._sqnorm_total)
 
     def assign(self, centers: np.ndarray) -> Iterator[Assigned]:
@@ -221,14 +251,11 @@ class NpySource(ChunkedSource):
         if not self._array.flags.c_contiguous:  # a Fortran-order file: rows are not contiguous
             yield from self._read_mapped()
             return
-        rows, offset = self._array.shape[0], self._array.offset
-        dtype = self._array.dtype
-        if dtype == self.dtype and MappedRows.suits(
-            offset, self.chunk_rows, self.n_features, dtype
-        ):
-            mapped = MappedRows(self.name, offset, rows, self.n_features, dtype)
+        mapped = self._mapped_rows()
+        if mapped is not None:
             yield from mapped.chunks(self.chunk_rows)
             return
+        rows, offset = self._array.shape[0], self._array.offset
         row_bytes = self.n_features * self._array.dtype.itemsize
         ring = BufferRing(min(self.chunk_rows, rows), self.n_features, self._array.dtype)
         fd = os.open(self.name, os.O_RDONLY)
@@ -241,6 +268,21 @@ class NpySource(ChunkedSource):
                 yield chunk
         finally:
             os.close(fd)
+
+    def _mapped_rows(self) -> MappedRows | None:
+        """The rows as mapped views, when the file is C-ordered in the compute dtype and
+        chunks start aligned; None when they must be read and converted."""
+        array, offset = self._array, self._array.offset
+        if not (array.flags.c_contiguous and array.dtype == self.dtype):
+            return None
+        if not MappedRows.suits(offset, self.chunk_rows, self.n_features, array.dtype):
+            return None
+        return MappedRows(self.name, offset, len(array), self.n_features, array.dtype)
+
+    def _reads_ahead(self) -> bool:
+        # A mapped view costs nothing to take; TensorFlow faults its pages in as it reads
+        # them. With no chunk read ahead, two chunks are mapped at a time, not three.
+        return self._mapped_rows() is None
 
     def _rows_hint(self) -> int:
         return int(self._array.shape[0])

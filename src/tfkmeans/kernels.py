@@ -433,16 +433,18 @@ def _unnormed_chunk_stats(rows, weights, origin, centers, center_sqnorm, start, 
     return PassStats(tf.cast(sums, tf.float64), tf.cast(totals, tf.float64), inertia)
 
 
-def _unnormed_pass(rows, weights, origin, centers, chunk_rows: int, total: PassStats, xla: bool):
-    """``total`` plus the unnormed stats of every chunk of ``rows``."""
+def _unnormed_pass(rows, weights, origin, centers, chunk_rows: int, total, xla, start=0, n=None):
+    """``total`` plus the unnormed stats of every chunk of rows[start:start + n]."""
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
     args = (rows, weights, origin, centers, center_sqnorm)
     if xla:  # static shapes: full chunks in a loop, then the tail
-        n_chunks, tail = divmod(rows.shape[0], chunk_rows)
+        n_chunks, tail = divmod(n, chunk_rows)
         for i in tf.range(n_chunks):
-            total = _add(total, _unnormed_chunk_stats(*args, i * chunk_rows, chunk_rows, True))
+            chunk = _unnormed_chunk_stats(*args, start + i * chunk_rows, chunk_rows, True)
+            total = _add(total, chunk)
         if tail:
-            total = _add(total, _unnormed_chunk_stats(*args, n_chunks * chunk_rows, tail, True))
+            chunk = _unnormed_chunk_stats(*args, start + n_chunks * chunk_rows, tail, True)
+            total = _add(total, chunk)
         return total
     n = tf.shape(rows)[0]
     for i in tf.range(_chunk_bounds(n, chunk_rows)):
@@ -453,8 +455,8 @@ def _unnormed_pass(rows, weights, origin, centers, chunk_rows: int, total: PassS
 
 
 @tf.function(jit_compile=True)
-def _unnormed_static(rows, weights, origin, centers, chunk_rows: int, total):
-    return _unnormed_pass(rows, weights, origin, centers, chunk_rows, total, True)
+def _unnormed_static(rows, weights, origin, centers, chunk_rows: int, total, start: int, n: int):
+    return _unnormed_pass(rows, weights, origin, centers, chunk_rows, total, True, start, n)
 
 
 @tf.function(reduce_retracing=True)
@@ -467,7 +469,8 @@ def accumulate_unnormed_stats(rows, weights, origin, centers, total: PassStats |
     ``inertia`` leaves out sum_i w_i ||x_i - origin||^2 (see ``weighted_sqnorm``).
 
     For sources that read the rows afresh every pass and so have no cached row norms.
-    The running total stays on the device: one call per chunk, one sync per pass.
+    The running total stays on the device: one call per chunk, one sync per pass. One
+    call is one serial XLA loop; a caller keeps cores busy by running two at once.
     """
     if total is None:
         total = _zero_stats(centers)
@@ -475,7 +478,7 @@ def accumulate_unnormed_stats(rows, weights, origin, centers, total: PassStats |
     n = rows.shape[0]
     if n is None or n < XLA_MIN_ROWS:
         return _unnormed_dynamic(rows, weights, origin, centers, chunk_rows, total)
-    return _unnormed_static(rows, weights, origin, centers, min(chunk_rows, n), total)
+    return _unnormed_static(rows, weights, origin, centers, min(chunk_rows, n), total, 0, n)
 
 
 @tf.function(reduce_retracing=True)
