@@ -184,9 +184,12 @@ XLA_MIN_ROWS = 65536
 # Distances held per chunk (chunk_rows x k) when the chunk size is chosen automatically.
 CHUNK_DISTANCES = 1 << 19
 # Distances per chunk when a pass runs in concurrent parts, each on its own core:
-# 2^16 (256 KiB of float32, within a core's L2) was best or near best for d = 8..128,
-# k = 16..512 (1M x 32, k=64: 34 ms per pass, vs 54 ms at 8192-row chunks).
+# 2^16 (256 KiB of float32, within a core's L2) was best or near best (medians) for
+# d = 8..128, k = 16..512 (1M x 32, k=64: 37 ms per pass, vs 54 ms at 8192-row chunks).
 PART_CHUNK_DISTANCES = 1 << 16
+# Fewer rows per chunk made the pass erratic (200k x 128, k=256: median 96 ms at 256
+# rows, 64 ms at 512): each chunk is one step of XLA's loop.
+PART_CHUNK_MIN_ROWS = 512
 # A part must hold at least this many multiply-adds (rows x k x d): below it, a second
 # compiled call costs more than it overlaps (100k x 2, k=3: one part is 15% faster).
 MIN_PART_WORK = 1 << 24
@@ -220,7 +223,7 @@ def pass_layout(
     A given ``chunk_rows`` is kept either way.
     """
     work = n_rows * max(n_clusters, 1) * max(n_features, 1)
-    rows = max(PART_CHUNK_DISTANCES // max(n_clusters, 1), 256)
+    rows = max(PART_CHUNK_DISTANCES // max(n_clusters, 1), PART_CHUNK_MIN_ROWS)
     chunk = min(chunk_rows or 1 << (rows.bit_length() - 1), 1 << 17, n_rows)
     n_parts = min(_parallel_threads(), work // MIN_PART_WORK, n_rows // (2 * chunk))
     if n_parts < 2:
