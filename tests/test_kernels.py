@@ -61,15 +61,24 @@ def test_pass_in_concurrent_parts_matches_numpy():
     assert float(stats.inertia) == pytest.approx(inertia, rel=1e-9)
 
 
-@pytest.mark.parametrize(("n", "chunk"), [(100_000, 8192), (10**6, 8192), (5000, 8192)])
-def test_parallel_parts_cut_on_chunk_boundaries(n, chunk):
-    bounds = kernels.parallel_parts(n, chunk)
+@pytest.mark.parametrize(
+    ("n", "k", "d", "chunk"),
+    [
+        (100_000, 3, 2, None),
+        (10**6, 64, 32, None),
+        (200_000, 256, 128, None),
+        (10**6, 64, 32, 5000),
+    ],
+)
+def test_pass_layout_cuts_parts_on_chunk_boundaries(n, k, d, chunk):
+    rows, bounds = kernels.pass_layout(n, k, d, chunk)
+    assert chunk is None or rows == chunk
     assert bounds[0] == 0 and bounds[-1] == n
     assert all(a < b for a, b in zip(bounds, bounds[1:], strict=False))
-    assert all(b % chunk == 0 for b in bounds[:-1])
-    assert all(b - a >= 2 * chunk for a, b in zip(bounds, bounds[1:], strict=False)) or (
-        len(bounds) == 2
-    )
+    assert all(b % rows == 0 for b in bounds[:-1])
+    assert len(bounds) - 1 <= max(1, kernels._parallel_threads())
+    if len(bounds) > 2:
+        assert min(b - a for a, b in zip(bounds, bounds[1:], strict=False)) >= 2 * rows
 
 
 def test_sq_distances_match_numpy():
