@@ -22,16 +22,13 @@ import tensorflow as tf
 
 from tfkmeans import kernels
 from tfkmeans.arrow_rows import batch_to_rows, feature_columns
-from tfkmeans.buffers import BufferRing, MappedRows, as_tensor, read_into
+from tfkmeans.buffers import RING_SIZE, BufferRing, MappedRows, as_tensor, read_into
 from tfkmeans.progress import report_rows
 from tfkmeans.sources import Assigned, PartialStats, Source, representable
 
 DEFAULT_FILE_CHUNK_ROWS = 65536
 # Parquet pages are read through a buffer of this size, not a whole column chunk at once.
 PARQUET_BUFFER_BYTES = 1 << 16
-# Threads that run the Lloyd kernel on alternate chunks of a pass. XLA's per-cluster
-# scatter is a serial loop; two calls side by side keep two cores busy.
-KERNEL_LANES = 2
 # Rows per float64 block when the first pass computes the mean and variance.
 MOMENT_BLOCK_ROWS = 8192
 
@@ -148,25 +145,31 @@ class ChunkedSource(Source):
             yield rows, self._ones[len(chunk)]
 
     def partial_stats(self, centers: np.ndarray) -> PartialStats:
-        """Chunks go to KERNEL_LANES threads in turn, each adding its chunks to its own
-        total on the device, so one chunk's serial scatter overlaps another's GEMM."""
+        """Chunks go in turn to one thread per part of ``kernels.pass_layout`` (one per
+        core on a CPU), each adding its chunks to its own total on the device, so one
+        chunk's serial scatter overlaps another's GEMM, as parts of an in-memory pass do."""
         # Row norms are not recomputed every pass: the kernel leaves sum_i w_i ||x_i||^2
         # out of the inertia, and that total is taken once, in the first pass.
         origin = tf.constant(self.origin, self.dtype)
         centers_t = tf.constant(centers, self.dtype)
         with_norms = self._sqnorm_total is None
+        inner, bounds = kernels.pass_layout(self.n_rows, len(centers), self.n_features)
+        # More lanes would hold more chunks than a ring of buffers keeps valid.
+        n_lanes = min(len(bounds) - 1, RING_SIZE - 1)
 
         def add(total, rows, weights):
-            stats = kernels.accumulate_unnormed_stats(rows, weights, origin, centers_t, total[0])
+            stats = kernels.accumulate_unnormed_stats(
+                rows, weights, origin, centers_t, total[0], inner
+            )
             sqnorm = kernels.weighted_sqnorm(rows, weights, origin) if with_norms else 0.0
             return stats, total[1] + sqnorm
 
-        totals = [(None, 0.0)] * KERNEL_LANES
-        pending: list = [None] * KERNEL_LANES
+        totals = [(None, 0.0)] * n_lanes
+        pending: list = [None] * n_lanes
         chunks = self.chunks()
-        with ThreadPoolExecutor(max_workers=KERNEL_LANES) as lanes:
+        with ThreadPoolExecutor(max_workers=n_lanes) as lanes:
             for position in itertools.count():
-                lane = position % KERNEL_LANES
+                lane = position % n_lanes
                 if pending[lane] is not None:
                     # Before the next chunk is taken: its read may reuse this lane's buffer.
                     totals[lane] = pending[lane].result()

@@ -498,17 +498,20 @@ def _unnormed_dynamic(rows, weights, origin, centers, chunk_rows: int, total):
     return _unnormed_pass(rows, weights, origin, centers, chunk_rows, total, False)
 
 
-def accumulate_unnormed_stats(rows, weights, origin, centers, total: PassStats | None = None):
+def accumulate_unnormed_stats(
+    rows, weights, origin, centers, total: PassStats | None = None, chunk_rows: int | None = None
+):
     """``total`` (zeros when None) plus the Lloyd statistics of one streamed chunk, where
     ``inertia`` leaves out sum_i w_i ||x_i - origin||^2 (see ``weighted_sqnorm``).
 
     For sources that read the rows afresh every pass and so have no cached row norms.
     The running total stays on the device: one call per chunk, one sync per pass. One
-    call is one serial XLA loop; a caller keeps cores busy by running two at once.
+    call is one serial XLA loop; a caller keeps cores busy by running several at once
+    (``pass_layout`` gives how many, and the ``chunk_rows`` that suits them).
     """
     if total is None:
         total = _zero_stats(centers)
-    chunk_rows = auto_chunk_rows(int(centers.shape[0]))
+    chunk_rows = chunk_rows or auto_chunk_rows(int(centers.shape[0]))
     n = rows.shape[0]
     if n is None or n < XLA_MIN_ROWS:
         return _unnormed_dynamic(rows, weights, origin, centers, chunk_rows, total)
