@@ -123,8 +123,9 @@ def test_kmeanspp_pass_matches_numpy(n):
     np.testing.assert_allclose(updated.numpy(), nearer[:, 0], rtol=1e-10)
 
 
+@pytest.mark.parametrize("by_column", [False, True])  # rows x d, or d x rows (Parquet's)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_unnormed_stats_accumulate_over_chunks_to_numpy(dtype):
+def test_unnormed_stats_accumulate_over_chunks_to_numpy(dtype, by_column):
     """Streamed chunks (one XLA-sized, one small) add up to the whole pass; the inertia
     left out of the kernel is exactly the weighted row-norm total added back."""
     n = kernels.XLA_MIN_ROWS + 1234
@@ -137,9 +138,10 @@ def test_unnormed_stats_accumulate_over_chunks_to_numpy(dtype):
     t = lambda a: tf.constant(np.asarray(a, dtype))  # noqa: E731
     total, sqnorm = None, 0.0
     for part in (slice(0, kernels.XLA_MIN_ROWS), slice(kernels.XLA_MIN_ROWS, n)):
-        args = (t(rows[part]), t(weights[part]), t(origin))
-        total = kernels.accumulate_unnormed_stats(*args, t(centers), total)
-        sqnorm += float(kernels.weighted_sqnorm(*args))
+        chunk = np.ascontiguousarray(rows[part].T) if by_column else rows[part]
+        args = (t(chunk), t(weights[part]), t(origin))
+        total = kernels.accumulate_unnormed_stats(*args, t(centers), total, None, by_column)
+        sqnorm += float(kernels.weighted_sqnorm(*args, by_column))
     rtol = 1e-10 if dtype == np.float64 else 2e-5
     np.testing.assert_allclose(total.weights.numpy(), totals, rtol=rtol)
     np.testing.assert_allclose(total.sums.numpy(), sums, rtol=rtol, atol=rtol * np.abs(sums).max())

@@ -52,6 +52,10 @@ class BufferRing:
         self._next = (self._next + 1) % RING_SIZE
         return buffer[:rows]
 
+    def take_columns(self, rows: int) -> np.ndarray:
+        """The next buffer as a C-contiguous n_features x ``rows`` block (column-major rows)."""
+        return self.take(self._shape[0]).reshape(-1)[: rows * self._shape[1]].reshape(-1, rows)
+
 
 def zero_copy_ok(array: np.ndarray) -> bool:
     """Whether TensorFlow can safely use ``array``'s memory as a tensor's."""

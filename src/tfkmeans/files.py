@@ -21,8 +21,15 @@ import numpy as np
 import tensorflow as tf
 
 from tfkmeans import kernels
-from tfkmeans.arrow_rows import batch_to_rows, feature_columns
-from tfkmeans.buffers import RING_SIZE, BufferRing, MappedRows, as_tensor, read_into
+from tfkmeans.arrow_rows import batch_to_columns, batch_to_rows, feature_columns
+from tfkmeans.buffers import (
+    RING_SIZE,
+    BufferRing,
+    MappedRows,
+    as_tensor,
+    read_into,
+    zero_copy_ok,
+)
 from tfkmeans.progress import report_rows
 from tfkmeans.sources import Assigned, PartialStats, Source, representable
 
@@ -135,14 +142,26 @@ class ChunkedSource(Source):
 
     # -- passes over the rows --------------------------------------------------------------
 
+    def _unit_weights(self, n: int) -> tf.Tensor:
+        if n not in self._ones:
+            if len(self._ones) > 2:  # chunks of a folder's files may end short
+                self._ones.clear()
+            self._ones[n] = tf.ones([n], self.dtype)
+        return self._ones[n]
+
     def chunks(self) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
         for chunk in self._checked():
-            rows = as_tensor(chunk)
-            if len(chunk) not in self._ones:
-                if len(self._ones) > 2:  # chunks of a folder's files may end short
-                    self._ones.clear()
-                self._ones[len(chunk)] = tf.ones([len(chunk)], rows.dtype)
-            yield rows, self._ones[len(chunk)]
+            yield as_tensor(chunk), self._unit_weights(len(chunk))
+
+    def _stat_chunks(self) -> Iterator[tuple[tf.Tensor, tf.Tensor, bool]]:
+        """(rows, weights, by_column) for the Lloyd pass: a chunk that is the transpose of
+        a column block (Parquet's) goes to the kernel as that block, with no copy."""
+        for chunk in self._checked():
+            by_column = chunk.flags.f_contiguous and not chunk.flags.c_contiguous
+            if by_column and zero_copy_ok(chunk.T):
+                yield as_tensor(chunk.T), self._unit_weights(len(chunk)), True
+            else:
+                yield as_tensor(chunk), self._unit_weights(len(chunk)), False
 
     def partial_stats(self, centers: np.ndarray) -> PartialStats:
         """Chunks go in turn to one thread per part of ``kernels.pass_layout`` (one per
@@ -157,16 +176,17 @@ class ChunkedSource(Source):
         # More lanes would hold more chunks than a ring of buffers keeps valid.
         n_lanes = min(len(bounds) - 1, RING_SIZE - 1)
 
-        def add(total, rows, weights):
+        def add(total, rows, weights, by_column):
             stats = kernels.accumulate_unnormed_stats(
-                rows, weights, origin, centers_t, total[0], inner
+                rows, weights, origin, centers_t, total[0], inner, by_column
             )
-            sqnorm = kernels.weighted_sqnorm(rows, weights, origin) if with_norms else 0.0
-            return stats, total[1] + sqnorm
+            if not with_norms:
+                return stats, total[1]
+            return stats, total[1] + kernels.weighted_sqnorm(rows, weights, origin, by_column)
 
         totals = [(None, 0.0)] * n_lanes
         pending: list = [None] * n_lanes
-        chunks = self.chunks()
+        chunks = self._stat_chunks()
         with ThreadPoolExecutor(max_workers=n_lanes) as lanes:
             for position in itertools.count():
                 lane = position % n_lanes
@@ -341,6 +361,7 @@ class ParquetSource(ChunkedSource):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        # Columns are copied once into column-major blocks; chunks are their transposes.
         ring = BufferRing(self.chunk_rows, self.n_features, self.dtype)
         try:
             # File by file, batch by batch: Arrow's dataset scanner reads ahead several
@@ -356,8 +377,11 @@ class ParquetSource(ChunkedSource):
                 )
                 for batch in batches:
                     if batch.num_rows:
-                        out = ring.take(batch.num_rows)
-                        yield batch_to_rows(batch, self._columns, self.n_features, self.name, out)
+                        out = ring.take_columns(batch.num_rows)
+                        columns = batch_to_columns(
+                            batch, self._columns, self.n_features, self.name, out
+                        )
+                        yield columns.T
         except (pa.ArrowInvalid, OSError) as exc:
             raise ValueError(f"{self.name} could not be read ({exc})") from None
 
@@ -440,6 +464,10 @@ class DatasetSource(ChunkedSource):
         for rows, weights in self._dataset:
             rows = tf.cast(rows, self.dtype)
             yield rows, tf.cast(weights, self.dtype)
+
+    def _stat_chunks(self) -> Iterator[tuple[tf.Tensor, tf.Tensor, bool]]:
+        for rows, weights in self.chunks():
+            yield rows, weights, False
 
     @property
     def total_weight(self) -> float:

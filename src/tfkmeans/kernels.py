@@ -444,15 +444,22 @@ def as_tensor(values, dtype) -> tf.Tensor:
 # -- Lloyd pass for streamed chunks: no per-row norms --------------------------------------
 
 
-def _unnormed_chunk_stats(rows, weights, origin, centers, center_sqnorm, start, size, xla):
+def _unnormed_chunk_stats(
+    rows, weights, origin, centers, center_sqnorm, start, size, xla, by_column=False
+):
     """As ``_chunk_stats``, but the inertia term is sum_i w_i (d_i^2 - ||x_i||^2).
 
     The nearest centre only needs ||c||^2 - 2 x.c, so the row norms (a second pass
     over every row, 10-15% of a file pass) are left out and added once per pass by
-    the caller, who keeps their weighted total.
+    the caller, who keeps their weighted total. ``by_column``: ``rows`` is d x n
+    (columns as Arrow stores them); the small chunk is transposed here, in cache.
     """
-    d = tf.shape(rows)[1] if rows.shape[1] is None else rows.shape[1]
-    x = tf.slice(rows, [start, 0], [size, d]) - origin
+    if by_column:
+        d = tf.shape(rows)[0] if rows.shape[0] is None else rows.shape[0]
+        x = tf.transpose(tf.slice(rows, [0, start], [d, size])) - origin
+    else:
+        d = tf.shape(rows)[1] if rows.shape[1] is None else rows.shape[1]
+        x = tf.slice(rows, [start, 0], [size, d]) - origin
     w = tf.slice(weights, [start], [size])
     if xla and centers.shape[0] is not None:
         labels, shifted = _argmin_down(center_sqnorm[:, tf.newaxis] - 2.0 * _dots(centers, x))
@@ -467,39 +474,46 @@ def _unnormed_chunk_stats(rows, weights, origin, centers, center_sqnorm, start, 
     return PassStats(tf.cast(sums, tf.float64), tf.cast(totals, tf.float64), inertia)
 
 
-def _unnormed_pass(rows, weights, origin, centers, chunk_rows: int, total, xla, start=0, n=None):
-    """``total`` plus the unnormed stats of every chunk of rows[start:start + n]."""
+def _unnormed_pass(rows, weights, origin, centers, chunk_rows: int, total, xla, by_column, n):
+    """``total`` plus the unnormed stats of every chunk of the n rows (static n under XLA)."""
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
     args = (rows, weights, origin, centers, center_sqnorm)
     if xla:  # static shapes: full chunks in a loop, then the tail
         n_chunks, tail = divmod(n, chunk_rows)
         for i in tf.range(n_chunks):
-            chunk = _unnormed_chunk_stats(*args, start + i * chunk_rows, chunk_rows, True)
+            chunk = _unnormed_chunk_stats(*args, i * chunk_rows, chunk_rows, True, by_column)
             total = _add(total, chunk)
         if tail:
-            chunk = _unnormed_chunk_stats(*args, start + n_chunks * chunk_rows, tail, True)
+            chunk = _unnormed_chunk_stats(*args, n_chunks * chunk_rows, tail, True, by_column)
             total = _add(total, chunk)
         return total
-    n = tf.shape(rows)[0]
     for i in tf.range(_chunk_bounds(n, chunk_rows)):
         start = i * chunk_rows
         size = tf.minimum(chunk_rows, n - start)
-        total = _add(total, _unnormed_chunk_stats(*args, start, size, False))
+        total = _add(total, _unnormed_chunk_stats(*args, start, size, False, by_column))
     return total
 
 
 @tf.function(jit_compile=True)
-def _unnormed_static(rows, weights, origin, centers, chunk_rows: int, total, start: int, n: int):
-    return _unnormed_pass(rows, weights, origin, centers, chunk_rows, total, True, start, n)
+def _unnormed_static(rows, weights, origin, centers, chunk_rows: int, total, by_column: bool):
+    n = rows.shape[1 if by_column else 0]
+    return _unnormed_pass(rows, weights, origin, centers, chunk_rows, total, True, by_column, n)
 
 
 @tf.function(reduce_retracing=True)
-def _unnormed_dynamic(rows, weights, origin, centers, chunk_rows: int, total):
-    return _unnormed_pass(rows, weights, origin, centers, chunk_rows, total, False)
+def _unnormed_dynamic(rows, weights, origin, centers, chunk_rows: int, total, by_column: bool):
+    n = tf.shape(rows)[1 if by_column else 0]
+    return _unnormed_pass(rows, weights, origin, centers, chunk_rows, total, False, by_column, n)
 
 
 def accumulate_unnormed_stats(
-    rows, weights, origin, centers, total: PassStats | None = None, chunk_rows: int | None = None
+    rows,
+    weights,
+    origin,
+    centers,
+    total: PassStats | None = None,
+    chunk_rows: int | None = None,
+    by_column: bool = False,
 ):
     """``total`` (zeros when None) plus the Lloyd statistics of one streamed chunk, where
     ``inertia`` leaves out sum_i w_i ||x_i - origin||^2 (see ``weighted_sqnorm``).
@@ -508,18 +522,23 @@ def accumulate_unnormed_stats(
     The running total stays on the device: one call per chunk, one sync per pass. One
     call is one serial XLA loop; a caller keeps cores busy by running several at once
     (``pass_layout`` gives how many, and the ``chunk_rows`` that suits them).
+    ``by_column``: ``rows`` is d x n, one row per feature, so that columnar files need
+    no transpose on the host.
     """
     if total is None:
         total = _zero_stats(centers)
     chunk_rows = chunk_rows or auto_chunk_rows(int(centers.shape[0]))
-    n = rows.shape[0]
+    n = rows.shape[1 if by_column else 0]
     if n is None or n < XLA_MIN_ROWS:
-        return _unnormed_dynamic(rows, weights, origin, centers, chunk_rows, total)
-    return _unnormed_static(rows, weights, origin, centers, min(chunk_rows, n), total, 0, n)
+        return _unnormed_dynamic(rows, weights, origin, centers, chunk_rows, total, by_column)
+    return _unnormed_static(rows, weights, origin, centers, min(chunk_rows, n), total, by_column)
 
 
 @tf.function(reduce_retracing=True)
-def weighted_sqnorm(rows, weights, origin):
+def weighted_sqnorm(rows, weights, origin, by_column: bool = False):
     """sum_i w_i ||x_i - origin||^2 in float64: what ``accumulate_unnormed_stats`` leaves out."""
-    norms = tf.reduce_sum(tf.square(rows - origin), axis=1)
+    if by_column:
+        norms = tf.reduce_sum(tf.square(rows - origin[:, tf.newaxis]), axis=0)
+    else:
+        norms = tf.reduce_sum(tf.square(rows - origin), axis=1)
     return tf.reduce_sum(tf.cast(weights, tf.float64) * tf.cast(norms, tf.float64))
