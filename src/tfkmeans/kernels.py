@@ -212,10 +212,15 @@ def _has_gpu() -> bool:
 
 
 def _parallel_threads() -> int:
-    """Passes that can run side by side: TensorFlow's inter-op threads, or the CPUs."""
+    """Passes that can run side by side: TensorFlow's inter-op threads when set, else
+    the CPUs this process may use (not the host's count, which a container may cap)."""
     if _has_gpu():  # one device: parts would only queue on it
         return 1
-    return tf.config.threading.get_inter_op_parallelism_threads() or os.cpu_count() or 1
+    threads = tf.config.threading.get_inter_op_parallelism_threads()
+    if threads:
+        return threads
+    # The CPUs this process may run on (as TensorFlow's own default counts them).
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def pass_layout(
