@@ -54,8 +54,14 @@ def test_pass_in_concurrent_parts_matches_numpy():
     rows, weights = rng.randn(n, 6) * 3, rng.uniform(0.5, 2.0, n)
     centers = rows[rng.choice(n, 7, replace=False)]
     labels, _, sums, totals, inertia = brute(rows, weights, np.zeros(6), centers)
-    args = [tf.constant(a) for a in (rows, weights, np.zeros(6), centers)]
-    stats = kernels._lloyd_stats_parts(*args, chunk, None, (0, 4 * chunk, 9 * chunk, n))
+    rows_t, weights_t, origin, centers_t = (
+        tf.constant(a) for a in (rows, weights, np.zeros(6), centers)
+    )
+    args = (rows_t, weights_t, None, origin, centers_t)
+    bounds = (0, 4 * chunk, 9 * chunk, n)
+    stats = kernels.PassStats(
+        *kernels._side_by_side(kernels._lloyd_stats_static, args, chunk, bounds, (False,) * 3)
+    )
     np.testing.assert_allclose(stats.sums.numpy(), sums, rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(stats.weights.numpy(), totals, rtol=1e-12)
     assert float(stats.inertia) == pytest.approx(inertia, rel=1e-9)
@@ -121,6 +127,14 @@ def test_kmeanspp_pass_matches_numpy(n):
     nearer = np.minimum(closest[:, None], d2)
     np.testing.assert_allclose(potentials.numpy(), weights @ nearer, rtol=1e-10)
     np.testing.assert_allclose(updated.numpy(), nearer[:, 0], rtol=1e-10)
+    if n >= kernels.XLA_MIN_ROWS:  # the same pass cut in three parts run side by side
+        args = (t(rows), t(weights), norms, t(closest), t(origin), t(centers))
+        bounds = (0, 20_000, 41_000, n)
+        potentials, updated = kernels._side_by_side(
+            kernels._kpp_static, args, 1000, bounds, (False, True)
+        )
+        np.testing.assert_allclose(potentials.numpy(), weights @ nearer, rtol=1e-10)
+        np.testing.assert_allclose(updated.numpy(), nearer[:, 0], rtol=1e-10)
 
 
 @pytest.mark.parametrize("by_column", [False, True])  # rows x d, or d x rows (Parquet's)

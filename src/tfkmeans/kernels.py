@@ -147,13 +147,14 @@ def _lloyd_stats_dynamic(rows, weights, origin, centers, chunk_rows: int, row_sq
 
 @tf.function(jit_compile=True)
 def _lloyd_stats_static(
-    rows, weights, origin, centers, chunk_rows: int, row_sqnorm, start: int, n_rows: int
+    rows, weights, row_sqnorm, origin, centers, chunk_rows: int, start: int, n_rows: int
 ):
     """Rows[start:start + n_rows], XLA-compiled: full chunks in a loop, then the tail.
 
     XLA fuses the distance epilogue, argmin and the per-cluster scatter; ``start``,
-    ``n_rows`` and the chunk size are static (a dynamic start cost 15% on 100k x 2),
-    so the tail is one more static slice, not a second call.
+    ``n_rows`` and the chunk size are static (a tensor start cost 15% on 100k x 2, and
+    parts of one length compiled no faster with it), so the tail is one more static
+    slice, not a second call.
     """
     n_chunks, tail = divmod(n_rows, chunk_rows)
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
@@ -167,32 +168,37 @@ def _lloyd_stats_static(
 
 
 @tf.function
-def _lloyd_stats_parts(rows, weights, origin, centers, chunk_rows: int, row_sqnorm, bounds):
-    """One compiled call per part, with no dependence between them, so TensorFlow runs
-    them at once on its inter-op threads. XLA's per-cluster scatter is a serial loop:
-    alone it leaves a core idle for ~40% of a pass; side by side, one part's scatter
-    overlaps the other's GEMM (1M x 32, k=64: 70 -> 54 ms per pass on 2 cores)."""
-    parts = [
-        _lloyd_stats_static(rows, weights, origin, centers, chunk_rows, row_sqnorm, a, b - a)
-        for a, b in zip(bounds, bounds[1:], strict=False)
+def _side_by_side(kernel, args, chunk_rows: int, bounds, per_row: tuple[bool, ...]):
+    """``kernel(*args, chunk_rows, start, n_rows)`` on each part of ``bounds``, one
+    compiled call per part with no dependence between them, so TensorFlow runs them at
+    once on its inter-op threads. Outputs are summed, or joined in row order where
+    ``per_row``. XLA's per-cluster scatter is a serial loop: alone it leaves a core idle
+    for ~40% of a Lloyd pass; side by side, one part's scatter overlaps another's GEMM
+    (1M x 32, k=64: 70 -> 54 ms per pass on 2 cores, at the same chunk size)."""
+    parts = [kernel(*args, chunk_rows, a, b - a) for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [
+        tf.concat(list(values), 0) if joined else tf.add_n(list(values))
+        for values, joined in zip(zip(*parts, strict=True), per_row, strict=True)
     ]
-    return PassStats(*(tf.add_n(list(values)) for values in zip(*parts, strict=True)))
 
 
 # Below this many rows, compiling with XLA costs more than it saves.
 XLA_MIN_ROWS = 65536
 # Distances held per chunk (chunk_rows x k) when the chunk size is chosen automatically.
 CHUNK_DISTANCES = 1 << 19
-# Distances per chunk when a pass runs in concurrent parts, each on its own core:
-# 2^16 (256 KiB of float32, within a core's L2) was best or near best (medians) for
-# d = 8..128, k = 16..512 (1M x 32, k=64: 37 ms per pass, vs 54 ms at 8192-row chunks).
-PART_CHUNK_DISTANCES = 1 << 16
+# Values per chunk (rows x (k + d): its distances and its rows) when a pass runs in
+# concurrent parts, each on its own core: 2^16 (256 KiB of float32, within a core's
+# L2) was best or near best (medians) for d = 8..128, k = 1..512 (1M x 32, k=64:
+# 37 ms per Lloyd pass, vs 54 ms at 8192-row chunks; k-means++ with 6 trials:
+# 20 vs 26 ms).
+PART_CHUNK_VALUES = 1 << 16
 # Fewer rows per chunk made the pass erratic (200k x 128, k=256: median 96 ms at 256
 # rows, 64 ms at 512): each chunk is one step of XLA's loop.
 PART_CHUNK_MIN_ROWS = 512
-# A part must hold at least this many multiply-adds (rows x k x d): below it, a second
-# compiled call costs more than it overlaps (100k x 2, k=3: one part is 15% faster).
-MIN_PART_WORK = 1 << 24
+# A part must touch at least this many values (rows x (k + d)): below it, a second
+# compiled call costs more than it overlaps (100k x 2, k=3: one part is 15% faster);
+# above it, even a memory-bound k-means++ pass with one centre gains (13.7 -> 11.1 ms).
+MIN_PART_WORK = 1 << 23
 
 
 def auto_chunk_rows(n_clusters: int) -> int:
@@ -206,10 +212,15 @@ def _has_gpu() -> bool:
 
 
 def _parallel_threads() -> int:
-    """Passes that can run side by side: TensorFlow's inter-op threads, or the CPUs."""
+    """Passes that can run side by side: TensorFlow's inter-op threads when set, else
+    the CPUs this process may use (not the host's count, which a container may cap)."""
     if _has_gpu():  # one device: parts would only queue on it
         return 1
-    return tf.config.threading.get_inter_op_parallelism_threads() or os.cpu_count() or 1
+    threads = tf.config.threading.get_inter_op_parallelism_threads()
+    if threads:
+        return threads
+    # The CPUs this process may run on (as TensorFlow's own default counts them).
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def pass_layout(
@@ -217,13 +228,13 @@ def pass_layout(
 ) -> tuple[int, tuple[int, ...]]:
     """Chunk rows and the row bounds of the concurrent parts of a large Lloyd pass.
 
-    One part per inter-op thread when each holds MIN_PART_WORK, cut on chunk
-    boundaries, with small power-of-two chunks (PART_CHUNK_DISTANCES) so every core
+    One part per inter-op thread when each touches MIN_PART_WORK values, cut on chunk
+    boundaries, with small power-of-two chunks (PART_CHUNK_VALUES) so every core
     works in its own cache; a single part keeps the larger ``auto_chunk_rows``.
     A given ``chunk_rows`` is kept either way.
     """
-    work = n_rows * max(n_clusters, 1) * max(n_features, 1)
-    rows = max(PART_CHUNK_DISTANCES // max(n_clusters, 1), PART_CHUNK_MIN_ROWS)
+    work = n_rows * (n_clusters + n_features)
+    rows = max(PART_CHUNK_VALUES // (n_clusters + n_features), PART_CHUNK_MIN_ROWS)
     chunk = min(chunk_rows or 1 << (rows.bit_length() - 1), 1 << 17, n_rows)
     n_parts = min(_parallel_threads(), work // MIN_PART_WORK, n_rows // (2 * chunk))
     if n_parts < 2:
@@ -247,9 +258,10 @@ def lloyd_stats(
         chunk_rows = chunk_rows or auto_chunk_rows(k)
         return _lloyd_stats_dynamic(rows, weights, origin, centers, chunk_rows, row_sqnorm)
     chunk, bounds = pass_layout(n, k, int(rows.shape[1]), chunk_rows)
+    args = (rows, weights, row_sqnorm, origin, centers)
     if len(bounds) == 2:  # one part: no wrapper, whose own call costs ~0.1 ms
-        return _lloyd_stats_static(rows, weights, origin, centers, chunk, row_sqnorm, 0, n)
-    return _lloyd_stats_parts(rows, weights, origin, centers, chunk, row_sqnorm, bounds)
+        return _lloyd_stats_static(*args, chunk, 0, n)
+    return PassStats(*_side_by_side(_lloyd_stats_static, args, chunk, bounds, (False,) * 3))
 
 
 @tf.function(reduce_retracing=True)
@@ -337,37 +349,45 @@ def _kpp_dynamic(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows
 
 
 @tf.function(jit_compile=True)
-def _kpp_static(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows: int):
-    """XLA-compiled: full chunks in a loop, then the tail, all static shapes."""
-    n_chunks, tail = divmod(rows.shape[0], chunk_rows)
+def _kpp_static(
+    rows, weights, row_sqnorm, closest, origin, centers, chunk_rows: int, start: int, n_rows: int
+):
+    """Rows[start:start + n_rows], XLA-compiled: full chunks in a loop, then the tail."""
+    n_chunks, tail = divmod(n_rows, chunk_rows)
     center_sqnorm, potentials = _kpp_zeros(centers)
     args = (rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm)
     updated = tf.TensorArray(tf.float64, size=n_chunks, element_shape=[chunk_rows])
     for i in tf.range(n_chunks):
-        chunk_potentials, chunk_closest = _kpp_chunk(*args, i * chunk_rows, chunk_rows)
+        chunk_potentials, chunk_closest = _kpp_chunk(*args, start + i * chunk_rows, chunk_rows)
         potentials += chunk_potentials
         updated = updated.write(i, chunk_closest)
     closest_out = tf.reshape(updated.stack(), [-1])
     if tail:
-        chunk_potentials, chunk_closest = _kpp_chunk(*args, n_chunks * chunk_rows, tail)
+        chunk_potentials, chunk_closest = _kpp_chunk(*args, start + n_chunks * chunk_rows, tail)
         potentials += chunk_potentials
         closest_out = tf.concat([closest_out, chunk_closest], 0)
     return potentials, closest_out
 
 
-def kmeanspp_pass(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows: int):
+def kmeanspp_pass(
+    rows, weights, row_sqnorm, closest, origin, centers, chunk_rows: int | None = None
+):
     """One k-means++ pass: for each of ``centers`` (float64 weights) the potential
     sum_i w_i min(closest_i, d^2(x_i, c_j)), and closest updated by ``centers[0]``.
 
     ``closest`` (float64, per row) is the squared distance to the centres chosen so
     far (+inf before the first). Chunk by chunk, so no n x m matrix is formed;
-    XLA-compiled for large inputs, as the Lloyd pass.
+    XLA-compiled for large inputs, in concurrent parts, as the Lloyd pass.
     """
-    n = rows.shape[0]
+    n, m = rows.shape[0], int(centers.shape[0])
     if n is None or n < XLA_MIN_ROWS:
+        chunk_rows = chunk_rows or auto_chunk_rows(m)
         return _kpp_dynamic(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows)
-    chunk_rows = min(chunk_rows, n)
-    return _kpp_static(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows)
+    chunk, bounds = pass_layout(n, m, int(rows.shape[1]), chunk_rows)
+    args = (rows, weights, row_sqnorm, closest, origin, centers)
+    if len(bounds) == 2:
+        return _kpp_static(*args, chunk, 0, n)
+    return tuple(_side_by_side(_kpp_static, args, chunk, bounds, (False, True)))
 
 
 def objective(x: tf.Tensor, w: tf.Tensor, centers: tf.Tensor) -> tf.Tensor:

@@ -307,7 +307,7 @@ class InMemory(Source):
             closest,
             self._tensor(self.origin),
             self._tensor(centers),
-            self._chunk(len(centers)),
+            self.chunk_rows,
         )
         return potentials.numpy(), closest
 
