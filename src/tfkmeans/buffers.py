@@ -12,8 +12,11 @@ buffers that pass ``zero_copy_ok`` are shared; anything else is copied.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import mmap
 import os
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -137,3 +140,26 @@ class MappedRows:
                 mapped.madvise(mmap.MADV_DONTNEED, done, upto - done)
                 done = upto
         # The map closes when the last view (and any tensor over it) is gone.
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None where the C library has none."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_unused_memory() -> None:
+    """Return memory freed during a pass (Arrow's pool, the C heap) to the system.
+
+    Freed memory is otherwise kept by the allocators, and what one pass leaves
+    behind sits under the next pass's peak: on a 4 GiB Parquet fit that was ~40 MB
+    of a 1 GiB budget.
+    """
+    if "pyarrow" in sys.modules:
+        sys.modules["pyarrow"].default_memory_pool().release_unused()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
