@@ -94,9 +94,9 @@ class MappedRows:
     """The rows of a C-ordered .npy file as views of a private, copy-on-write map.
 
     TensorFlow gets each chunk through DLPack straight from the page cache: no read
-    copy at all (a pass over 1 GiB with ``pread`` copies spent ~0.07 s more). Pages of
-    a chunk are dropped from this process once the next chunk is asked for, so
-    resident memory stays at about one chunk. The map is private and nothing writes
+    copy at all (a pass over 1 GiB with ``pread`` copies spent ~0.07 s more). Pages
+    before a chunk are dropped from this process once the chunk after it is asked
+    for, so about two chunks are resident. The map is private and nothing writes
     to it, so a page dropped early is simply faulted in again from the file: chunks
     can never be overwritten under a consumer, unlike buffers in a ring.
     """
@@ -133,9 +133,9 @@ class MappedRows:
         done = 0  # bytes of the map before this point have been dropped
         for start in range(0, self._rows, chunk_rows):
             yield rows[start : start + chunk_rows]
-            # As with the ring, a chunk stays mapped until two more have been taken.
-            before = self._offset + (start - chunk_rows) * self._row_bytes
-            upto = before // mmap.PAGESIZE * mmap.PAGESIZE
+            # Asked for the next chunk: the one before this has been used (a consumer that
+            # still reads it only faults its pages in again).
+            upto = (self._offset + start * self._row_bytes) // mmap.PAGESIZE * mmap.PAGESIZE
             if upto > done:
                 mapped.madvise(mmap.MADV_DONTNEED, done, upto - done)
                 done = upto

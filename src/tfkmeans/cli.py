@@ -47,10 +47,10 @@ def _columns(args):
 
 
 def _open(args, path):
-    from tfkmeans.files import DEFAULT_FILE_CHUNK_ROWS, read
+    from tfkmeans.files import read
 
-    chunk_rows = getattr(args, "chunk_rows", None) or DEFAULT_FILE_CHUNK_ROWS
-    if chunk_rows < 1:
+    chunk_rows = getattr(args, "chunk_rows", None)  # None: the file type's default
+    if chunk_rows is not None and chunk_rows < 1:
         raise UserError(f"--chunk-rows must be a positive integer, got {chunk_rows}")
     return read(path, columns=_columns(args), chunk_rows=chunk_rows)
 
@@ -232,7 +232,8 @@ def _add_data(parser, help_text="input rows: .npy, .parquet (file or folder) or 
         "--chunk-rows",
         type=int,
         default=None,
-        help="rows read from the file at a time (default 65536); memory grows with it",
+        help="rows read from the file at a time (default 65536; a float .npy file: "
+        "32 MiB of rows); memory grows with it",
     )
 
 

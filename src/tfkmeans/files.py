@@ -35,6 +35,10 @@ from tfkmeans.progress import report_rows
 from tfkmeans.sources import Assigned, PartialStats, Source, representable
 
 DEFAULT_FILE_CHUNK_ROWS = 65536
+# Default chunk of a .npy file read as mapped views: no buffer to hold, so chunks can be
+# larger, and fewer kernel calls cost less (4 GiB pass: 1.69 s at 65,536 rows of d=32,
+# 1.54 s at 131,072, 1.47 s at 262,144 = 32 MiB; in memory 1.18 s). Two are mapped at once.
+MAPPED_CHUNK_BYTES = 32 << 20
 # Parquet pages are read through a buffer of this size, not a whole column chunk at once.
 PARQUET_BUFFER_BYTES = 1 << 16
 # Rows per decoded Arrow batch; chunks are assembled from several.
@@ -259,8 +263,8 @@ class NpySource(ChunkedSource):
     that TensorFlow uses in place (no copy at all); other files are read with ``pread``
     into a small ring of reused buffers and converted. Memory stays at a few chunks."""
 
-    def __init__(self, path: Path, chunk_rows: int = DEFAULT_FILE_CHUNK_ROWS, dtype=None) -> None:
-        super().__init__(str(path), chunk_rows, dtype)
+    def __init__(self, path: Path, chunk_rows: int | None = None, dtype=None) -> None:
+        super().__init__(str(path), _default_rows(chunk_rows), dtype)
         try:
             self._array = np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
@@ -273,6 +277,11 @@ class NpySource(ChunkedSource):
             raise ValueError(f"{path} holds {self._array.dtype} values; expected real numbers")
         self.n_features = int(self._array.shape[1])
         self.dtype = _compute_dtype(self._requested_dtype or self._array.dtype)
+        if chunk_rows is None:
+            row_bytes = max(self.n_features * self._array.dtype.itemsize, 1)
+            mapped_rows = max(MAPPED_CHUNK_BYTES // row_bytes // 16 * 16, 1024)
+            if self._mapped_rows(mapped_rows) is not None:
+                self.chunk_rows = mapped_rows
 
     def _read(self) -> Iterator[np.ndarray]:
         if not self._array.flags.c_contiguous:  # a Fortran-order file: rows are not contiguous
@@ -296,13 +305,14 @@ class NpySource(ChunkedSource):
         finally:
             os.close(fd)
 
-    def _mapped_rows(self) -> MappedRows | None:
+    def _mapped_rows(self, chunk_rows: int | None = None) -> MappedRows | None:
         """The rows as mapped views, when the file is C-ordered in the compute dtype and
         chunks start aligned; None when they must be read and converted."""
         array, offset = self._array, self._array.offset
         if not (array.flags.c_contiguous and array.dtype == self.dtype):
             return None
-        if not MappedRows.suits(offset, self.chunk_rows, self.n_features, array.dtype):
+        chunk_rows = chunk_rows or self.chunk_rows
+        if not MappedRows.suits(offset, chunk_rows, self.n_features, array.dtype):
             return None
         return MappedRows(self.name, offset, len(array), self.n_features, array.dtype)
 
@@ -335,13 +345,11 @@ class ParquetSource(ChunkedSource):
     fixed-size list column.
     """
 
-    def __init__(
-        self, path: Path, columns=None, chunk_rows: int = DEFAULT_FILE_CHUNK_ROWS, dtype=None
-    ):
+    def __init__(self, path: Path, columns=None, chunk_rows: int | None = None, dtype=None):
         import pyarrow as pa
         import pyarrow.dataset as ds
 
-        super().__init__(str(path), chunk_rows, dtype)
+        super().__init__(str(path), _default_rows(chunk_rows), dtype)
         try:
             self._dataset = ds.dataset(str(path), format="parquet")
             schema = self._dataset.schema
@@ -411,10 +419,8 @@ class ParquetSource(ChunkedSource):
 class CsvSource(ChunkedSource):
     """A CSV file with a header row, streamed with pyarrow (never loaded whole)."""
 
-    def __init__(
-        self, path: Path, columns=None, chunk_rows: int = DEFAULT_FILE_CHUNK_ROWS, dtype=None
-    ):
-        super().__init__(str(path), chunk_rows, dtype)
+    def __init__(self, path: Path, columns=None, chunk_rows: int | None = None, dtype=None):
+        super().__init__(str(path), _default_rows(chunk_rows), dtype)
         self._path = path
         reader = self._open()
         self._columns, self.n_features, arrow_dtype = feature_columns(
@@ -497,13 +503,14 @@ class DatasetSource(ChunkedSource):
 
 
 def read(
-    path: str | os.PathLike, columns=None, chunk_rows: int = DEFAULT_FILE_CHUNK_ROWS, dtype=None
+    path: str | os.PathLike, columns=None, chunk_rows: int | None = None, dtype=None
 ) -> Source:
     """Open rows stored on disk as a streaming Source.
 
     ``path``: a .npy file (memory-mapped), a .parquet file or a folder of Parquet
     files, or a .csv file with a header. ``columns`` picks feature columns (Parquet,
-    CSV); ``chunk_rows`` rows are read at a time; float64 files compute in float64,
+    CSV); ``chunk_rows`` rows are read at a time (default DEFAULT_FILE_CHUNK_ROWS, or
+    MAPPED_CHUNK_BYTES of rows for a .npy file read in place); float64 files compute in float64,
     everything else in float32 (or ``dtype``).
     """
     path = Path(path)
@@ -558,6 +565,10 @@ def _merge_moments(count: int, mean: np.ndarray, m2: np.ndarray, x: np.ndarray):
     total = count + n
     delta = block_mean - mean
     return total, mean + delta * (n / total), m2 + block_m2 + delta**2 * (count * n / total)
+
+
+def _default_rows(chunk_rows: int | None) -> int:
+    return DEFAULT_FILE_CHUNK_ROWS if chunk_rows is None else chunk_rows
 
 
 def _compute_dtype(dtype) -> np.dtype:
