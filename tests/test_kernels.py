@@ -47,6 +47,24 @@ def test_lloyd_stats_and_assign_match_numpy(n, chunk, dtype, d):
     np.testing.assert_allclose(got_dist.numpy(), dist, rtol=rtol * 10, atol=1e-3)
 
 
+@pytest.mark.parametrize("chunk", [None, 4096])  # one chunk, or a loop with a tail
+def test_small_pass_breaks_ties_to_the_lowest_index(chunk):
+    """On integer rows and centres, duplicated and equidistant centres tie, and the
+    lowest index wins, in the XLA pass (unrolled dots, halving argmin) as in NumPy."""
+    rng = np.random.RandomState(4)
+    n = kernels.XLA_MIN_ROWS + 5
+    rows = rng.randint(0, 3, size=(n, 2)).astype(np.float64)
+    centers = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 1.0], [1.0, 1.0], [0.0, 2.0]])
+    weights = rng.uniform(0.5, 2.0, n)
+    labels, _, sums, totals, inertia = brute(rows, weights, np.zeros(2), centers)
+    assert totals[3] == 0  # every row near the duplicated centre went to index 2
+    t = tf.constant
+    stats = kernels.lloyd_stats(t(rows), t(weights), t(np.zeros(2)), t(centers), chunk)
+    np.testing.assert_allclose(stats.weights.numpy(), totals, rtol=1e-12)
+    np.testing.assert_allclose(stats.sums.numpy(), sums, rtol=1e-12, atol=1e-9)
+    assert float(stats.inertia) == pytest.approx(inertia, rel=1e-12)
+
+
 def test_pass_in_concurrent_parts_matches_numpy():
     """A pass cut into parts that run side by side (uneven, the last with a tail)."""
     rng = np.random.RandomState(3)
