@@ -37,8 +37,13 @@ def test_lloyd_stats_and_assign_match_numpy(n, chunk, dtype, d):
     sqnorm_total = kernels.weighted_sqnorm(t(rows), t(weights), t(origin))
     expected = weights.astype(dtype).astype(np.float64) @ ((rows - origin) ** 2).sum(1)
     assert float(sqnorm_total) == pytest.approx(expected, rel=rtol * 10)
-    for given in (None, sqnorm_total):  # computed here, or taken once by the caller
-        stats = kernels.lloyd_stats(t(rows), t(weights), t(origin), t(centers), chunk, given)
+    args = (t(rows), t(weights), t(origin), t(centers), chunk)
+    for stats in (  # row norms in the pass, or taken once by the caller
+        kernels.lloyd_stats(*args),
+        kernels.lloyd_stats(*args, row_norms=False)._replace(
+            inertia=kernels.lloyd_stats(*args, row_norms=False).inertia + sqnorm_total
+        ),
+    ):
         np.testing.assert_allclose(stats.weights.numpy(), totals, rtol=rtol)
         np.testing.assert_allclose(
             stats.sums.numpy(), sums, rtol=rtol, atol=rtol * np.abs(sums).max()
@@ -78,7 +83,7 @@ def test_pass_in_concurrent_parts_matches_numpy():
     rows_t, weights_t, origin, centers_t = (
         tf.constant(a) for a in (rows, weights, np.zeros(6), centers)
     )
-    args = (rows_t, weights_t, origin, centers_t, kernels._zero_stats(centers_t), False)
+    args = (rows_t, weights_t, origin, centers_t, None, (False, False))
     bounds = (0, 4 * chunk, 9 * chunk, n)
     stats = kernels.PassStats(
         *kernels._side_by_side(kernels._lloyd_stats_static, args, chunk, bounds, (False,) * 3)
@@ -90,7 +95,7 @@ def test_pass_in_concurrent_parts_matches_numpy():
 
 
 @pytest.mark.parametrize("n", [5000, kernels.XLA_MIN_ROWS + 321])  # plain graph, XLA
-def test_shifted_stats_by_column_and_running_total_match_numpy(n):
+def test_pass_by_column_with_running_total_matches_numpy(n):
     """Rows given as d x n columns, added in two calls to a running total on the device,
     plus weighted_sqnorm, give the statistics of all the rows."""
     rng = np.random.RandomState(5)
@@ -102,8 +107,11 @@ def test_shifted_stats_by_column_and_running_total_match_numpy(n):
     total, sqnorm = None, 0.0
     for part in (slice(0, half), slice(half, n)):
         columns = t(np.ascontiguousarray(rows[part].T))
-        total = kernels.shifted_stats(
-            columns, t(weights[part]), t(origin), t(centers), 1000, total=total, by_column=True
+        total = kernels.lloyd_stats(
+            *(columns, t(weights[part]), t(origin), t(centers), 1000),
+            total=total,
+            by_column=True,
+            row_norms=False,
         )
         sqnorm += float(kernels.weighted_sqnorm(columns, t(weights[part]), t(origin), True))
     np.testing.assert_allclose(total.sums.numpy(), sums, rtol=1e-10, atol=1e-9)

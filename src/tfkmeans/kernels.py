@@ -26,8 +26,8 @@ class PassStats(NamedTuple):
 
     sums: tf.Tensor  # (k, d) float64, weighted sums of centred rows
     weights: tf.Tensor  # (k,) float64, total weight per cluster
-    # () float64: sum of weighted squared distances (GEMM form). In the "shifted" stats of
-    # a pass kernel it leaves out sum_i w_i ||x_i||^2 (see shifted_stats).
+    # () float64: sum of weighted squared distances (GEMM form), or that sum less
+    # sum_i w_i ||x_i||^2 (lloyd_stats with row_norms=False).
     inertia: tf.Tensor
 
 
@@ -103,15 +103,15 @@ def _chunk_bounds(n_rows: tf.Tensor, chunk_rows: int):
 
 
 def _chunk_stats(
-    rows, weights, origin, centers, center_sqnorm, start, size, xla=False, by_column=False
+    rows, weights, origin, centers, center_sqnorm, start, size, xla, by_column, row_norms
 ):
-    """Sums, weights and shifted inertia of rows[start:start + size], centred.
+    """Sums, weights and inertia of rows[start:start + size], centred.
 
-    The nearest centre needs only ||c||^2 - 2 x.c, so the inertia here is
-    sum_i w_i min_c (||c||^2 - 2 x_i.c): the row norms, a pass over the rows of their
-    own, are added once by the caller (``weighted_sqnorm``). ``by_column``: ``rows``
-    is d x n (one row per feature, as columnar files store them); the chunk is
-    transposed here, in cache.
+    The nearest centre needs only ||c||^2 - 2 x.c; without ``row_norms`` the inertia is
+    sum_i w_i min_c (||c||^2 - 2 x_i.c), and the row norms (a pass over the rows of
+    their own) are added once by a caller that keeps the rows (``weighted_sqnorm``).
+    ``by_column``: ``rows`` is d x n (one row per feature, as columnar files store
+    them); the chunk is transposed here, in cache.
     """
     # tf.slice keeps a static size where there is one, which XLA needs.
     if by_column:
@@ -125,6 +125,8 @@ def _chunk_stats(
     k = tf.shape(centers)[0] if centers.shape[0] is None else centers.shape[0]
     sums = tf.math.unsorted_segment_sum(x * w[:, tf.newaxis], labels, k)
     totals = tf.math.unsorted_segment_sum(w, labels, k)
+    if row_norms:
+        shifted = tf.maximum(shifted + tf.reduce_sum(tf.square(x), axis=1), 0.0)
     inertia = tf.reduce_sum(tf.cast(w * shifted, tf.float64))
     return PassStats(tf.cast(sums, tf.float64), tf.cast(totals, tf.float64), inertia)
 
@@ -142,25 +144,25 @@ def _zero_stats(centers) -> PassStats:
 
 
 @tf.function(reduce_retracing=True)
-def _lloyd_stats_dynamic(rows, weights, origin, centers, chunk_rows: int, total, by_column: bool):
+def _lloyd_stats_dynamic(rows, weights, origin, centers, total, layout, chunk_rows: int):
     """Any number of rows; shapes stay dynamic so small inputs never recompile."""
-    n = tf.shape(rows)[1 if by_column else 0]
+    n = tf.shape(rows)[1 if layout[0] else 0]
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
     args = (rows, weights, origin, centers, center_sqnorm)
     total = _zero_stats(centers) if total is None else total
     for i in tf.range(_chunk_bounds(n, chunk_rows)):
         start = i * chunk_rows
         size = tf.minimum(chunk_rows, n - start)
-        total = _add(total, _chunk_stats(*args, start, size, by_column=by_column))
+        total = _add(total, _chunk_stats(*args, start, size, False, *layout))
     return total
 
 
 @tf.function(jit_compile=True)
 def _lloyd_stats_static(
-    rows, weights, origin, centers, total, by_column: bool, chunk_rows: int, start: int, n_rows: int
+    rows, weights, origin, centers, total, layout, chunk_rows: int, start: int, n_rows: int
 ):
     """``total`` (None: zeros) plus rows[start:start + n_rows], XLA-compiled: full
-    chunks in a loop, then the tail.
+    chunks in a loop, then the tail. ``layout`` is (by_column, row_norms).
 
     XLA fuses the distance epilogue, argmin and the per-cluster scatter; ``start``,
     ``n_rows`` and the chunk size are static (a tensor start cost 15% on 100k x 2, and
@@ -172,10 +174,10 @@ def _lloyd_stats_static(
     args = (rows, weights, origin, centers, center_sqnorm)
     total = _zero_stats(centers) if total is None else total
     for i in tf.range(n_chunks):
-        chunk = _chunk_stats(*args, start + i * chunk_rows, chunk_rows, True, by_column)
+        chunk = _chunk_stats(*args, start + i * chunk_rows, chunk_rows, True, *layout)
         total = _add(total, chunk)
     if tail:
-        chunk = _chunk_stats(*args, start + n_chunks * chunk_rows, tail, True, by_column)
+        chunk = _chunk_stats(*args, start + n_chunks * chunk_rows, tail, True, *layout)
         total = _add(total, chunk)
     return total
 
@@ -256,7 +258,7 @@ def pass_layout(
     return chunk, (*cuts, n_rows)
 
 
-def shifted_stats(
+def lloyd_stats(
     rows,
     weights,
     origin,
@@ -265,34 +267,38 @@ def shifted_stats(
     *,
     total: PassStats | None = None,
     by_column: bool = False,
+    row_norms: bool = True,
 ) -> PassStats:
-    """``total`` (zeros when None) plus the Lloyd statistics of ``rows``, with an inertia
-    that leaves out sum_i w_i ||x_i - origin||^2 (``weighted_sqnorm``), which never
-    changes during a fit: a caller takes it once, not every pass.
+    """``total`` (zeros when None) plus the sums, weights and inertia per nearest centre
+    of ``rows``: the E and half the M step of Lloyd.
+
+    ``row_norms=False`` leaves sum_i w_i ||x_i - origin||^2 out of the inertia: it never
+    changes during a fit, so a caller that keeps the rows takes it once
+    (``weighted_sqnorm``) rather than every pass. ``by_column``: ``rows`` is d x n, one
+    row per feature, so that columnar files need no transpose on the host. The total
+    stays on the device (no sync per call).
 
     Large inputs run as XLA-compiled calls (compiled once per shape), in concurrent
     parts where there are cores for them; small ones use a dynamic-shape graph that
     never recompiles. ``chunk_rows`` fixes the chunk size (else chosen here).
-    ``by_column``: ``rows`` is d x n, one row per feature, so that columnar files need
-    no transpose on the host. The total stays on the device (no sync per call).
     """
+    layout = (by_column, row_norms)
     k, n = int(centers.shape[0]), rows.shape[1 if by_column else 0]
     if n is None or n < XLA_MIN_ROWS:
         chunk_rows = chunk_rows or auto_chunk_rows(k)
-        return _lloyd_stats_dynamic(rows, weights, origin, centers, chunk_rows, total, by_column)
+        return _lloyd_stats_dynamic(rows, weights, origin, centers, total, layout, chunk_rows)
     chunk, bounds = pass_layout(n, k, int(rows.shape[0 if by_column else 1]), chunk_rows)
     if len(bounds) == 2:  # one part: no wrapper, whose own call costs ~0.1 ms
-        args = (rows, weights, origin, centers, total, by_column)
-        return _lloyd_stats_static(*args, chunk, 0, n)
-    args = (rows, weights, origin, centers, None, by_column)
+        return _lloyd_stats_static(rows, weights, origin, centers, total, layout, chunk, 0, n)
+    args = (rows, weights, origin, centers, None, layout)
     parts = PassStats(*_side_by_side(_lloyd_stats_static, args, chunk, bounds, (False,) * 3))
     return parts if total is None else _add(total, parts)
 
 
 @tf.function(reduce_retracing=True)
 def weighted_sqnorm(rows, weights, origin, by_column: bool = False, chunk_rows: int = 65536):
-    """sum_i w_i ||x_i - origin||^2 in float64, chunk by chunk: what ``shifted_stats``
-    leaves out of the inertia."""
+    """sum_i w_i ||x_i - origin||^2 in float64, chunk by chunk: what
+    ``lloyd_stats(..., row_norms=False)`` leaves out of the inertia."""
     n = tf.shape(rows)[1 if by_column else 0]
     total = tf.zeros([], tf.float64)
     for i in tf.range(_chunk_bounds(n, chunk_rows)):
@@ -306,20 +312,6 @@ def weighted_sqnorm(rows, weights, origin, by_column: bool = False, chunk_rows: 
         w = weights[i * chunk_rows : (i + 1) * chunk_rows]
         total += tf.reduce_sum(tf.cast(w, tf.float64) * tf.cast(norms, tf.float64))
     return total
-
-
-def lloyd_stats(
-    rows, weights, origin, centers, chunk_rows: int | None = None, sqnorm_total=None
-) -> PassStats:
-    """Sums, weights and inertia per nearest centre: the E and half the M step of Lloyd.
-
-    ``sqnorm_total`` is ``weighted_sqnorm(rows, weights, origin)``, for callers that
-    keep the rows and so take it once; else it is computed here.
-    """
-    stats = shifted_stats(rows, weights, origin, centers, chunk_rows)
-    if sqnorm_total is None:
-        sqnorm_total = weighted_sqnorm(rows, weights, origin)
-    return stats._replace(inertia=stats.inertia + sqnorm_total)
 
 
 @tf.function(reduce_retracing=True)

@@ -257,7 +257,9 @@ class InMemory(Source):
 
     def partial_stats(self, centers: np.ndarray) -> PartialStats:
         origin, centers_t = self._tensor(self.origin), self._tensor(centers)
-        stats = kernels.shifted_stats(self.rows, self.weights, origin, centers_t, self.chunk_rows)
+        stats = kernels.lloyd_stats(
+            self.rows, self.weights, origin, centers_t, self.chunk_rows, row_norms=False
+        )
         inertia = float(stats.inertia) + self._sqnorm_total()
         return PartialStats(stats.sums.numpy(), stats.weights.numpy(), inertia)
 
