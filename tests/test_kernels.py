@@ -34,8 +34,16 @@ def test_lloyd_stats_and_assign_match_numpy(n, chunk, dtype, d):
     rtol = 1e-10 if dtype == np.float64 else 2e-5
     norms = kernels.row_sqnorms(t(rows), t(origin))
     np.testing.assert_allclose(norms.numpy(), ((rows - origin) ** 2).sum(1), rtol=rtol * 10)
-    for row_sqnorm in (None, norms):  # per chunk, or precomputed once
-        stats = kernels.lloyd_stats(t(rows), t(weights), t(origin), t(centers), chunk, row_sqnorm)
+    sqnorm_total = kernels.weighted_sqnorm(t(rows), t(weights), t(origin))
+    expected = weights.astype(dtype).astype(np.float64) @ ((rows - origin) ** 2).sum(1)
+    assert float(sqnorm_total) == pytest.approx(expected, rel=rtol * 10)
+    args = (t(rows), t(weights), t(origin), t(centers), chunk)
+    for stats in (  # row norms in the pass, or taken once by the caller
+        kernels.lloyd_stats(*args),
+        kernels.lloyd_stats(*args, row_norms=False)._replace(
+            inertia=kernels.lloyd_stats(*args, row_norms=False).inertia + sqnorm_total
+        ),
+    ):
         np.testing.assert_allclose(stats.weights.numpy(), totals, rtol=rtol)
         np.testing.assert_allclose(
             stats.sums.numpy(), sums, rtol=rtol, atol=rtol * np.abs(sums).max()
@@ -45,6 +53,24 @@ def test_lloyd_stats_and_assign_match_numpy(n, chunk, dtype, d):
     got_labels, got_dist = kernels.assign(t(rows), t(origin), t(centers), chunk)
     assert np.mean(got_labels.numpy() == labels) > 0.9999
     np.testing.assert_allclose(got_dist.numpy(), dist, rtol=rtol * 10, atol=1e-3)
+
+
+@pytest.mark.parametrize("chunk", [None, 4096])  # one chunk, or a loop with a tail
+def test_small_pass_breaks_ties_to_the_lowest_index(chunk):
+    """On integer rows and centres, duplicated and equidistant centres tie, and the
+    lowest index wins, in the XLA pass (unrolled dots, halving argmin) as in NumPy."""
+    rng = np.random.RandomState(4)
+    n = kernels.XLA_MIN_ROWS + 5
+    rows = rng.randint(0, 3, size=(n, 2)).astype(np.float64)
+    centers = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 1.0], [1.0, 1.0], [0.0, 2.0]])
+    weights = rng.uniform(0.5, 2.0, n)
+    labels, _, sums, totals, inertia = brute(rows, weights, np.zeros(2), centers)
+    assert totals[3] == 0  # every row near the duplicated centre went to index 2
+    t = tf.constant
+    stats = kernels.lloyd_stats(t(rows), t(weights), t(np.zeros(2)), t(centers), chunk)
+    np.testing.assert_allclose(stats.weights.numpy(), totals, rtol=1e-12)
+    np.testing.assert_allclose(stats.sums.numpy(), sums, rtol=1e-12, atol=1e-9)
+    assert float(stats.inertia) == pytest.approx(inertia, rel=1e-12)
 
 
 def test_pass_in_concurrent_parts_matches_numpy():
@@ -57,14 +83,40 @@ def test_pass_in_concurrent_parts_matches_numpy():
     rows_t, weights_t, origin, centers_t = (
         tf.constant(a) for a in (rows, weights, np.zeros(6), centers)
     )
-    args = (rows_t, weights_t, None, origin, centers_t)
+    args = (rows_t, weights_t, origin, centers_t, None, (False, False))
     bounds = (0, 4 * chunk, 9 * chunk, n)
     stats = kernels.PassStats(
         *kernels._side_by_side(kernels._lloyd_stats_static, args, chunk, bounds, (False,) * 3)
     )
     np.testing.assert_allclose(stats.sums.numpy(), sums, rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(stats.weights.numpy(), totals, rtol=1e-12)
-    assert float(stats.inertia) == pytest.approx(inertia, rel=1e-9)
+    shifted = inertia - weights @ (rows**2).sum(1)  # the inertia less the row norms
+    assert float(stats.inertia) == pytest.approx(shifted, rel=1e-9)
+
+
+@pytest.mark.parametrize("n", [5000, kernels.XLA_MIN_ROWS + 321])  # plain graph, XLA
+def test_pass_by_column_with_running_total_matches_numpy(n):
+    """Rows given as d x n columns, added in two calls to a running total on the device,
+    plus weighted_sqnorm, give the statistics of all the rows."""
+    rng = np.random.RandomState(5)
+    rows, weights = rng.randn(n, 5) * 2 + 7, rng.uniform(0.5, 2.0, n)
+    origin = rows.mean(0)
+    centers = rows[rng.choice(n, 6, replace=False)] - origin
+    labels, _, sums, totals, inertia = brute(rows, weights, origin, centers)
+    t, half = tf.constant, n // 2
+    total, sqnorm = None, 0.0
+    for part in (slice(0, half), slice(half, n)):
+        columns = t(np.ascontiguousarray(rows[part].T))
+        total = kernels.lloyd_stats(
+            *(columns, t(weights[part]), t(origin), t(centers), 1000),
+            total=total,
+            by_column=True,
+            row_norms=False,
+        )
+        sqnorm += float(kernels.weighted_sqnorm(columns, t(weights[part]), t(origin), True))
+    np.testing.assert_allclose(total.sums.numpy(), sums, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(total.weights.numpy(), totals, rtol=1e-12)
+    assert float(total.inertia) + sqnorm == pytest.approx(inertia, rel=1e-9)
 
 
 @pytest.mark.parametrize(

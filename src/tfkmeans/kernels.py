@@ -26,7 +26,9 @@ class PassStats(NamedTuple):
 
     sums: tf.Tensor  # (k, d) float64, weighted sums of centred rows
     weights: tf.Tensor  # (k,) float64, total weight per cluster
-    inertia: tf.Tensor  # () float64, sum of weighted squared distances (GEMM form)
+    # () float64: sum of weighted squared distances (GEMM form), or that sum less
+    # sum_i w_i ||x_i||^2 (lloyd_stats with row_norms=False).
+    inertia: tf.Tensor
 
 
 def _argmin_down(values: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -73,30 +75,26 @@ def _dots(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     return tf.matmul(a, b, transpose_b=True)
 
 
-def _nearest(
-    x: tf.Tensor, centers: tf.Tensor, center_sqnorm: tf.Tensor, row_sqnorm=None, xla=False
-):
-    """Nearest centre and its squared distance (GEMM form) for a chunk of centred rows.
+def _nearest_shifted(x: tf.Tensor, centers: tf.Tensor, center_sqnorm: tf.Tensor, xla=False):
+    """Nearest centre and min_c (||c||^2 - 2 x.c), the squared distance less ||x||^2.
 
     Under XLA (``xla=True``, static k) distances are laid out centre-major (k x rows)
     and the argmin is the halving of ``_argmin_down``, down whole rows of the GEMM
     output. A plain graph keeps rows x centres and ``tf.argmin``: there the halving is
     ~3 log2(k) separate ops (4x slower on ``assign``) and the centre-major layout alone
     cost 16-22% (``assign`` on 1M x 32, k=64: 101 vs 86 ms).
-    ``row_sqnorm`` (||x||^2 per row) may come precomputed: it is a pass over the
-    rows costing about a fifth of a Lloyd pass, and it never changes during a fit.
     """
     if xla and centers.shape[0] is not None:
         partial = center_sqnorm[:, tf.newaxis] - 2.0 * _dots(centers, x)
-        labels, smallest = _argmin_down(partial)
-    else:
-        partial = center_sqnorm[tf.newaxis, :] - 2.0 * _dots(x, centers)
-        labels = tf.argmin(partial, axis=1, output_type=tf.int32)
-        smallest = tf.reduce_min(partial, axis=1)
-    if row_sqnorm is None:
-        row_sqnorm = tf.reduce_sum(tf.square(x), axis=1)
-    min_sq = tf.maximum(smallest + row_sqnorm, 0.0)
-    return labels, min_sq
+        return _argmin_down(partial)
+    partial = center_sqnorm[tf.newaxis, :] - 2.0 * _dots(x, centers)
+    return tf.argmin(partial, axis=1, output_type=tf.int32), tf.reduce_min(partial, axis=1)
+
+
+def _nearest(x: tf.Tensor, centers: tf.Tensor, center_sqnorm: tf.Tensor, xla=False):
+    """Nearest centre and its squared distance (GEMM form, clipped at 0) for centred rows."""
+    labels, shifted = _nearest_shifted(x, centers, center_sqnorm, xla)
+    return labels, tf.maximum(shifted + tf.reduce_sum(tf.square(x), axis=1), 0.0)
 
 
 def _chunk_bounds(n_rows: tf.Tensor, chunk_rows: int):
@@ -104,18 +102,32 @@ def _chunk_bounds(n_rows: tf.Tensor, chunk_rows: int):
     return n_chunks
 
 
-def _chunk_stats(rows, weights, row_sqnorm, origin, centers, center_sqnorm, start, size, xla=False):
-    """Sums, weights and GEMM-form inertia of rows[start:start + size], centred."""
+def _chunk_stats(
+    rows, weights, origin, centers, center_sqnorm, start, size, xla, by_column, row_norms
+):
+    """Sums, weights and inertia of rows[start:start + size], centred.
+
+    The nearest centre needs only ||c||^2 - 2 x.c; without ``row_norms`` the inertia is
+    sum_i w_i min_c (||c||^2 - 2 x_i.c), and the row norms (a pass over the rows of
+    their own) are added once by a caller that keeps the rows (``weighted_sqnorm``).
+    ``by_column``: ``rows`` is d x n (one row per feature, as columnar files store
+    them); the chunk is transposed here, in cache.
+    """
     # tf.slice keeps a static size where there is one, which XLA needs.
-    d = tf.shape(rows)[1] if rows.shape[1] is None else rows.shape[1]
-    x = tf.slice(rows, [start, 0], [size, d]) - origin
+    if by_column:
+        d = tf.shape(rows)[0] if rows.shape[0] is None else rows.shape[0]
+        x = tf.transpose(tf.slice(rows, [0, start], [d, size])) - origin
+    else:
+        d = tf.shape(rows)[1] if rows.shape[1] is None else rows.shape[1]
+        x = tf.slice(rows, [start, 0], [size, d]) - origin
     w = tf.slice(weights, [start], [size])
-    norms = None if row_sqnorm is None else tf.slice(row_sqnorm, [start], [size])
-    labels, min_sq = _nearest(x, centers, center_sqnorm, norms, xla)
+    labels, shifted = _nearest_shifted(x, centers, center_sqnorm, xla)
     k = tf.shape(centers)[0] if centers.shape[0] is None else centers.shape[0]
     sums = tf.math.unsorted_segment_sum(x * w[:, tf.newaxis], labels, k)
     totals = tf.math.unsorted_segment_sum(w, labels, k)
-    inertia = tf.reduce_sum(tf.cast(w * min_sq, tf.float64))
+    if row_norms:
+        shifted = tf.maximum(shifted + tf.reduce_sum(tf.square(x), axis=1), 0.0)
+    inertia = tf.reduce_sum(tf.cast(w * shifted, tf.float64))
     return PassStats(tf.cast(sums, tf.float64), tf.cast(totals, tf.float64), inertia)
 
 
@@ -132,24 +144,25 @@ def _zero_stats(centers) -> PassStats:
 
 
 @tf.function(reduce_retracing=True)
-def _lloyd_stats_dynamic(rows, weights, origin, centers, chunk_rows: int, row_sqnorm=None):
+def _lloyd_stats_dynamic(rows, weights, origin, centers, total, layout, chunk_rows: int):
     """Any number of rows; shapes stay dynamic so small inputs never recompile."""
-    n = tf.shape(rows)[0]
+    n = tf.shape(rows)[1 if layout[0] else 0]
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
-    total = _zero_stats(centers)
+    args = (rows, weights, origin, centers, center_sqnorm)
+    total = _zero_stats(centers) if total is None else total
     for i in tf.range(_chunk_bounds(n, chunk_rows)):
         start = i * chunk_rows
         size = tf.minimum(chunk_rows, n - start)
-        chunk = _chunk_stats(rows, weights, row_sqnorm, origin, centers, center_sqnorm, start, size)
-        total = _add(total, chunk)
+        total = _add(total, _chunk_stats(*args, start, size, False, *layout))
     return total
 
 
 @tf.function(jit_compile=True)
 def _lloyd_stats_static(
-    rows, weights, row_sqnorm, origin, centers, chunk_rows: int, start: int, n_rows: int
+    rows, weights, origin, centers, total, layout, chunk_rows: int, start: int, n_rows: int
 ):
-    """Rows[start:start + n_rows], XLA-compiled: full chunks in a loop, then the tail.
+    """``total`` (None: zeros) plus rows[start:start + n_rows], XLA-compiled: full
+    chunks in a loop, then the tail. ``layout`` is (by_column, row_norms).
 
     XLA fuses the distance epilogue, argmin and the per-cluster scatter; ``start``,
     ``n_rows`` and the chunk size are static (a tensor start cost 15% on 100k x 2, and
@@ -158,12 +171,14 @@ def _lloyd_stats_static(
     """
     n_chunks, tail = divmod(n_rows, chunk_rows)
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
-    args = (rows, weights, row_sqnorm, origin, centers, center_sqnorm)
-    total = _zero_stats(centers)
+    args = (rows, weights, origin, centers, center_sqnorm)
+    total = _zero_stats(centers) if total is None else total
     for i in tf.range(n_chunks):
-        total = _add(total, _chunk_stats(*args, start + i * chunk_rows, chunk_rows, xla=True))
+        chunk = _chunk_stats(*args, start + i * chunk_rows, chunk_rows, True, *layout)
+        total = _add(total, chunk)
     if tail:
-        total = _add(total, _chunk_stats(*args, start + n_chunks * chunk_rows, tail, xla=True))
+        chunk = _chunk_stats(*args, start + n_chunks * chunk_rows, tail, True, *layout)
+        total = _add(total, chunk)
     return total
 
 
@@ -244,24 +259,59 @@ def pass_layout(
 
 
 def lloyd_stats(
-    rows, weights, origin, centers, chunk_rows: int | None = None, row_sqnorm=None
+    rows,
+    weights,
+    origin,
+    centers,
+    chunk_rows: int | None = None,
+    *,
+    total: PassStats | None = None,
+    by_column: bool = False,
+    row_norms: bool = True,
 ) -> PassStats:
-    """Sums, weights and inertia per nearest centre: the E and half the M step of Lloyd.
+    """``total`` (zeros when None) plus the sums, weights and inertia per nearest centre
+    of ``rows``: the E and half the M step of Lloyd.
 
-    Large inputs run the pass as XLA-compiled calls (compiled once per shape), in
-    concurrent parts where there are cores for them; small ones use a dynamic-shape
-    graph that never recompiles. ``chunk_rows`` fixes the chunk size (else chosen
-    here). ``row_sqnorm`` is ``row_sqnorms(rows, origin)``, for callers that keep the rows.
+    ``row_norms=False`` leaves sum_i w_i ||x_i - origin||^2 out of the inertia: it never
+    changes during a fit, so a caller that keeps the rows takes it once
+    (``weighted_sqnorm``) rather than every pass. ``by_column``: ``rows`` is d x n, one
+    row per feature, so that columnar files need no transpose on the host. The total
+    stays on the device (no sync per call).
+
+    Large inputs run as XLA-compiled calls (compiled once per shape), in concurrent
+    parts where there are cores for them; small ones use a dynamic-shape graph that
+    never recompiles. ``chunk_rows`` fixes the chunk size (else chosen here).
     """
-    k, n = int(centers.shape[0]), rows.shape[0]
+    layout = (by_column, row_norms)
+    k, n = int(centers.shape[0]), rows.shape[1 if by_column else 0]
     if n is None or n < XLA_MIN_ROWS:
         chunk_rows = chunk_rows or auto_chunk_rows(k)
-        return _lloyd_stats_dynamic(rows, weights, origin, centers, chunk_rows, row_sqnorm)
-    chunk, bounds = pass_layout(n, k, int(rows.shape[1]), chunk_rows)
-    args = (rows, weights, row_sqnorm, origin, centers)
+        return _lloyd_stats_dynamic(rows, weights, origin, centers, total, layout, chunk_rows)
+    chunk, bounds = pass_layout(n, k, int(rows.shape[0 if by_column else 1]), chunk_rows)
     if len(bounds) == 2:  # one part: no wrapper, whose own call costs ~0.1 ms
-        return _lloyd_stats_static(*args, chunk, 0, n)
-    return PassStats(*_side_by_side(_lloyd_stats_static, args, chunk, bounds, (False,) * 3))
+        return _lloyd_stats_static(rows, weights, origin, centers, total, layout, chunk, 0, n)
+    args = (rows, weights, origin, centers, None, layout)
+    parts = PassStats(*_side_by_side(_lloyd_stats_static, args, chunk, bounds, (False,) * 3))
+    return parts if total is None else _add(total, parts)
+
+
+@tf.function(reduce_retracing=True)
+def weighted_sqnorm(rows, weights, origin, by_column: bool = False, chunk_rows: int = 65536):
+    """sum_i w_i ||x_i - origin||^2 in float64, chunk by chunk: what
+    ``lloyd_stats(..., row_norms=False)`` leaves out of the inertia."""
+    n = tf.shape(rows)[1 if by_column else 0]
+    total = tf.zeros([], tf.float64)
+    for i in tf.range(_chunk_bounds(n, chunk_rows)):
+        if by_column:
+            x = rows[:, i * chunk_rows : (i + 1) * chunk_rows] - origin[:, tf.newaxis]
+            norms = tf.reduce_sum(tf.square(x), axis=0)
+        else:
+            norms = tf.reduce_sum(
+                tf.square(rows[i * chunk_rows : (i + 1) * chunk_rows] - origin), 1
+            )
+        w = weights[i * chunk_rows : (i + 1) * chunk_rows]
+        total += tf.reduce_sum(tf.cast(w, tf.float64) * tf.cast(norms, tf.float64))
+    return total
 
 
 @tf.function(reduce_retracing=True)

@@ -207,7 +207,8 @@ class InMemory(Source):
         # None: chosen per pass from the number of centres (kernels.auto_chunk_rows).
         self.chunk_rows = None if chunk_rows is None else int(chunk_rows)
         self._moments: tuple[np.ndarray, np.ndarray] | None = None
-        self._sqnorms: tf.Tensor | None = None
+        self._sqnorms: tf.Tensor | None = None  # per row, for k-means++
+        self._sqnorm: float | None = None  # their weighted total, for Lloyd passes
         self._weights64: tf.Tensor | None = None  # exact weights, for k-means++
         # Rows that are already centred (samples handed out by another Source) keep that origin.
         self._origin = None if origin is None else representable(origin, self.dtype)
@@ -241,21 +242,26 @@ class InMemory(Source):
         return tf.constant(np.asarray(values, dtype=self.dtype))
 
     def _row_sqnorms(self) -> tf.Tensor:
-        """||row - origin||^2, once per source: every Lloyd pass needs it, unchanged."""
+        """||row - origin||^2, once per source: every k-means++ pass needs it, unchanged."""
         if self._sqnorms is None:
             self._sqnorms = kernels.row_sqnorms(self.rows, self._tensor(self.origin))
         return self._sqnorms
 
+    def _sqnorm_total(self) -> float:
+        """sum_i w_i ||row_i - origin||^2, once per source: the part of every pass's
+        inertia that does not depend on the centres."""
+        if self._sqnorm is None:
+            origin = self._tensor(self.origin)
+            self._sqnorm = float(kernels.weighted_sqnorm(self.rows, self.weights, origin))
+        return self._sqnorm
+
     def partial_stats(self, centers: np.ndarray) -> PartialStats:
+        origin, centers_t = self._tensor(self.origin), self._tensor(centers)
         stats = kernels.lloyd_stats(
-            self.rows,
-            self.weights,
-            self._tensor(self.origin),
-            self._tensor(centers),
-            self.chunk_rows,
-            self._row_sqnorms(),
+            self.rows, self.weights, origin, centers_t, self.chunk_rows, row_norms=False
         )
-        return PartialStats(stats.sums.numpy(), stats.weights.numpy(), float(stats.inertia))
+        inertia = float(stats.inertia) + self._sqnorm_total()
+        return PartialStats(stats.sums.numpy(), stats.weights.numpy(), inertia)
 
     def assign(self, centers: np.ndarray) -> Iterator[Assigned]:
         labels, sq = kernels.assign(
