@@ -79,7 +79,7 @@ def test_pass_in_concurrent_parts_matches_numpy():
     n, chunk = kernels.XLA_MIN_ROWS + 999, 4096
     rows, weights = rng.randn(n, 6) * 3, rng.uniform(0.5, 2.0, n)
     centers = rows[rng.choice(n, 7, replace=False)]
-    labels, _, sums, totals, inertia = brute(rows, weights, np.zeros(6), centers)
+    labels, dist, sums, totals, inertia = brute(rows, weights, np.zeros(6), centers)
     rows_t, weights_t, origin, centers_t = (
         tf.constant(a) for a in (rows, weights, np.zeros(6), centers)
     )
@@ -92,6 +92,11 @@ def test_pass_in_concurrent_parts_matches_numpy():
     np.testing.assert_allclose(stats.weights.numpy(), totals, rtol=1e-12)
     shifted = inertia - weights @ (rows**2).sum(1)  # the inertia less the row norms
     assert float(stats.inertia) == pytest.approx(shifted, rel=1e-9)
+    got_labels, got_dist = kernels._side_by_side(
+        kernels._assign_static, (rows_t, origin, centers_t), chunk, bounds, (True, True)
+    )
+    np.testing.assert_array_equal(got_labels.numpy(), labels)
+    np.testing.assert_allclose(got_dist.numpy(), dist, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("n", [5000, kernels.XLA_MIN_ROWS + 321])  # plain graph, XLA

@@ -264,9 +264,8 @@ class InMemory(Source):
         return PartialStats(stats.sums.numpy(), stats.weights.numpy(), inertia)
 
     def assign(self, centers: np.ndarray) -> Iterator[Assigned]:
-        labels, sq = kernels.assign(
-            self.rows, self._tensor(self.origin), self._tensor(centers), self._chunk(len(centers))
-        )
+        origin, centers_t = self._tensor(self.origin), self._tensor(centers)
+        labels, sq = kernels.assign(self.rows, origin, centers_t, self.chunk_rows)
         yield Assigned(labels.numpy(), sq.numpy(), self.sample_weight)
 
     def chunks(self) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
