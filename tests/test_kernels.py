@@ -192,31 +192,3 @@ def test_kmeanspp_pass_matches_numpy(n):
         )
         np.testing.assert_allclose(potentials.numpy(), weights @ nearer, rtol=1e-10)
         np.testing.assert_allclose(updated.numpy(), nearer[:, 0], rtol=1e-10)
-
-
-@pytest.mark.parametrize("by_column", [False, True])  # rows x d, or d x rows (Parquet's)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_unnormed_stats_accumulate_over_chunks_to_numpy(dtype, by_column):
-    """Streamed chunks (one XLA-sized, one small) add up to the whole pass; the inertia
-    left out of the kernel is exactly the weighted row-norm total added back."""
-    n = kernels.XLA_MIN_ROWS + 1234
-    rng = np.random.RandomState(3)
-    rows = (rng.randn(n, 9) * 4 + 1000).astype(dtype)
-    weights = rng.uniform(0.5, 2.0, n)
-    origin = rows.astype(np.float64).mean(0).astype(dtype).astype(np.float64)
-    centers = rows[rng.choice(n, 7, replace=False)].astype(np.float64) - origin
-    _, _, sums, totals, inertia = brute(rows, weights, origin, centers)
-    t = lambda a: tf.constant(np.asarray(a, dtype))  # noqa: E731
-    total, sqnorm = None, 0.0
-    for part in (slice(0, kernels.XLA_MIN_ROWS), slice(kernels.XLA_MIN_ROWS, n)):
-        chunk = np.ascontiguousarray(rows[part].T) if by_column else rows[part]
-        args = (t(chunk), t(weights[part]), t(origin))
-        total = kernels.accumulate_unnormed_stats(*args, t(centers), total, None, by_column)
-        sqnorm += float(kernels.weighted_sqnorm(*args, by_column))
-    rtol = 1e-10 if dtype == np.float64 else 2e-5
-    np.testing.assert_allclose(total.weights.numpy(), totals, rtol=rtol)
-    np.testing.assert_allclose(total.sums.numpy(), sums, rtol=rtol, atol=rtol * np.abs(sums).max())
-    x = rows.astype(np.float64) - origin
-    assert sqnorm == pytest.approx(float(weights @ (x**2).sum(1)), rel=rtol)
-    rel = 1e-3 if dtype == np.float32 else 1e-9
-    assert float(total.inertia) + sqnorm == pytest.approx(inertia, rel=rel)

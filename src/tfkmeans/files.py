@@ -185,8 +185,15 @@ class ChunkedSource(Source):
         n_lanes = min(len(bounds) - 1, RING_SIZE - 1)
 
         def add(total, rows, weights, by_column):
-            stats = kernels.accumulate_unnormed_stats(
-                rows, weights, origin, centers_t, total[0], inner, by_column
+            stats = kernels.lloyd_stats(
+                rows,
+                weights,
+                origin,
+                centers_t,
+                inner,
+                total=total[0],
+                by_column=by_column,
+                row_norms=False,
             )
             if not with_norms:
                 return stats, total[1]
