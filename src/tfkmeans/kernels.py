@@ -1,9 +1,11 @@
 """TensorFlow kernels: pure functions of (rows, centres[, weights]).
 
-Every pass walks the rows in fixed-size chunks inside one compiled graph, so
-memory beyond the rows is O(chunk_rows x k) and there is no Python per chunk.
-Distances use the GEMM form ||x||^2 - 2 x.c + ||c||^2 on rows that were
-centred by ``origin`` first, which keeps float32 accurate far from zero.
+Every pass walks the rows in fixed-size chunks inside a compiled graph, so
+memory beyond the rows is O(chunk_rows x k) and there is no Python per chunk;
+on a multi-core CPU a large pass is a few such graphs on ranges of rows, run
+side by side (one per core). Distances use the GEMM form
+||x||^2 - 2 x.c + ||c||^2 on rows that were centred by ``origin`` first, which
+keeps float32 accurate far from zero.
 Reported distances and inertia come from exact squared differences, never
 from the GEMM expansion, which cancels catastrophically when points sit on
 their centres.
