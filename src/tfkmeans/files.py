@@ -456,7 +456,8 @@ class CsvSource(ChunkedSource):
         size = 0
         try:
             for batch in reader:
-                pending.append(batch_to_rows(batch, self._columns, self.n_features, self.name))
+                rows = batch_to_rows(batch, self._columns, self.n_features, self.name, self.dtype)
+                pending.append(rows)
                 size += batch.num_rows
                 while size >= self.chunk_rows:
                     rows = np.concatenate(pending)

@@ -236,7 +236,6 @@ def _parallel_threads() -> int:
     threads = tf.config.threading.get_inter_op_parallelism_threads()
     if threads:
         return threads
-    # The CPUs this process may run on (as TensorFlow's own default counts them).
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
