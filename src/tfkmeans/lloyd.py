@@ -89,17 +89,33 @@ def lloyd(
     """
     centers = np.asarray(centers, dtype=np.float64)
     history: list[float] = []
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+
+    def record(inertia: float, shift: float) -> None:
+        history.append(inertia)
+        if on_iteration is not None:
+            on_iteration(len(history), inertia, shift)
+
+    while len(history) < max_iter:
+        # Where the Source can, it runs iterations by itself until one needs the host
+        # (an empty cluster to repair); ``normalize`` always needs the host.
+        steps = None
+        if normalize is None:
+            steps = source.lloyd_steps(centers, max_iter - len(history), tol, tol_rule)
+        if steps is not None:
+            for inertia, shift in zip(steps.inertia, steps.shift, strict=True):
+                record(inertia, shift)
+            centers = steps.centers
+            if steps.converged:
+                break
+            if not steps.empty_cluster:
+                continue
         stats = relocate_empty_clusters(source, centers, source.partial_stats(centers))
         new_centers = centers_from_stats(stats, centers)
         if normalize is not None:
             new_centers = normalize(new_centers)
         shift_sq = np.sum((new_centers - centers) ** 2, axis=1)
         centers = new_centers
-        history.append(stats.inertia)
-        if on_iteration is not None:
-            on_iteration(n_iter, stats.inertia, float(shift_sq.sum()))
+        record(stats.inertia, float(shift_sq.sum()))
         if converged(shift_sq, tol, tol_rule):
             break
-    return LloydResult(centers, n_iter, history)
+    return LloydResult(centers, len(history), history)

@@ -41,6 +41,17 @@ class PartialStats:
 
 
 @dataclass(frozen=True)
+class StepsTaken:
+    """Lloyd iterations a Source ran by itself (``Source.lloyd_steps``)."""
+
+    centers: np.ndarray  # (k, d) float64, centred, after the last step taken
+    inertia: list[float]  # per step, for the centres it started from
+    shift: list[float]  # per step, squared centre shift summed over centres
+    converged: bool
+    empty_cluster: bool  # stopped before a step that leaves a cluster empty (host repairs it)
+
+
+@dataclass(frozen=True)
 class Assigned:
     """Labels of a run of consecutive rows, with exact squared distances and weights."""
 
@@ -97,6 +108,14 @@ class Source(abc.ABC):
 
     def rows_in_memory(self) -> InMemory | None:
         """Self when every row is one tensor; file and Spark sources answer None."""
+        return None
+
+    def lloyd_steps(
+        self, centers: np.ndarray, max_steps: int, tol: float, tol_rule: str
+    ) -> StepsTaken | None:
+        """Up to ``max_steps`` Lloyd iterations run where the rows are, without returning
+        to the solver between them; None when this Source cannot (the solver then asks
+        for ``partial_stats`` once per iteration)."""
         return None
 
     def chunks(self) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
@@ -262,6 +281,24 @@ class InMemory(Source):
         )
         inertia = float(stats.inertia) + self._sqnorm_total()
         return PartialStats(stats.sums.numpy(), stats.weights.numpy(), inertia)
+
+    def lloyd_steps(
+        self, centers: np.ndarray, max_steps: int, tol: float, tol_rule: str
+    ) -> StepsTaken | None:
+        origin = self._tensor(self.origin)
+        out = kernels.lloyd_steps(
+            self.rows, self.weights, origin, centers, max_steps, tol, tol_rule, self.chunk_rows
+        )
+        if out is None:
+            return None
+        steps, sqnorm = int(out.steps), self._sqnorm_total()
+        return StepsTaken(
+            out.centers.numpy(),
+            [float(value) + sqnorm for value in out.inertia.numpy()[:steps]],
+            [float(value) for value in out.shift.numpy()[:steps]],
+            converged=int(out.stop) == kernels.STEPS_CONVERGED,
+            empty_cluster=int(out.stop) == kernels.STEPS_EMPTY_CLUSTER,
+        )
 
     def assign(self, centers: np.ndarray) -> Iterator[Assigned]:
         origin, centers_t = self._tensor(self.origin), self._tensor(centers)

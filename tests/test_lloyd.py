@@ -1,0 +1,101 @@
+"""The Lloyd solver: iterations on the device (``Source.lloyd_steps``) against the host
+loop (one ``partial_stats`` per iteration) and scikit-learn."""
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans as SkKMeans
+from sklearn.datasets import make_blobs
+
+import tfkmeans
+from tfkmeans import kernels
+from tfkmeans.lloyd import lloyd
+from tfkmeans.sources import InMemory
+
+N_ROWS = kernels.XLA_MIN_ROWS + 4321  # large enough for XLA, one part
+
+
+class HostOnly(InMemory):
+    """The same rows, but the solver must come back to the host every iteration."""
+
+    def lloyd_steps(self, *args):
+        return None
+
+
+class Counting(InMemory):
+    """Counts device calls and host passes."""
+
+    device_calls = host_passes = 0
+
+    def lloyd_steps(self, *args):
+        self.device_calls += 1
+        return super().lloyd_steps(*args)
+
+    def partial_stats(self, centers):
+        self.host_passes += 1
+        return super().partial_stats(centers)
+
+
+@pytest.fixture(scope="module")
+def overlapping():
+    X, _ = make_blobs(N_ROWS, n_features=3, centers=5, cluster_std=4.0, random_state=3)
+    init = X[np.random.RandomState(4).choice(N_ROWS, 5, replace=False)]
+    return X, init
+
+
+def run(source_type, X, init, dtype, *, with_far_centre=False, **kwargs):
+    source = source_type(X, dtype=dtype)
+    if with_far_centre:  # no row is nearest to it: empty after the first assignment
+        init = np.vstack([init, X.max(0) + 1e3])
+    calls = []
+    result = lloyd(
+        source,
+        np.asarray(init, dtype) - source.origin,
+        on_iteration=lambda *args: calls.append(args),
+        **kwargs,
+    )
+    return source, result, calls
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("tol_rule", ["sklearn", "spark"])
+@pytest.mark.parametrize("with_far_centre", [False, True])
+def test_device_iterations_equal_host_iterations(
+    overlapping, monkeypatch, dtype, tol_rule, with_far_centre
+):
+    monkeypatch.setattr(kernels, "STEPS_BLOCK_MAX", 4)  # several device calls per fit
+    X, init = overlapping
+    kwargs = dict(max_iter=40, tol=1e-6, tol_rule=tol_rule, with_far_centre=with_far_centre)
+    device, got, got_calls = run(Counting, X, init, dtype, **kwargs)
+    _, expected, expected_calls = run(HostOnly, X, init, dtype, **kwargs)
+    assert device.device_calls >= 3  # blocks of at most 4 steps
+    # The empty cluster is repaired on the host: exactly one host pass for it.
+    assert device.host_passes == (1 if with_far_centre else 0)
+    assert got.n_iter == expected.n_iter > 8
+    np.testing.assert_array_equal(got.centers, expected.centers)
+    assert got.inertia_history == expected.inertia_history
+    # The shift is summed in another order on the device: equal to the last bits.
+    assert [call[:2] for call in got_calls] == [call[:2] for call in expected_calls]
+    np.testing.assert_allclose(
+        [call[2] for call in got_calls], [call[2] for call in expected_calls], rtol=1e-12
+    )
+    assert [call[0] for call in got_calls] == list(range(1, got.n_iter + 1))
+
+
+def test_device_iterations_stop_at_max_iter(overlapping):
+    X, init = overlapping
+    source, result, calls = run(Counting, X, init, np.float64, max_iter=3, tol=0.0)
+    assert result.n_iter == len(calls) == 3
+    assert source.device_calls == 1 and source.host_passes == 0
+
+
+@pytest.mark.parametrize("with_far_centre", [False, True])
+def test_device_iterations_match_sklearn_float64(overlapping, with_far_centre):
+    X, init = overlapping
+    if with_far_centre:
+        init = np.vstack([init, X.max(0) + 1e3])
+    ours = tfkmeans.KMeans(len(init), init=init, n_init=1, max_iter=300).fit(X)
+    theirs = SkKMeans(len(init), init=init, n_init=1, max_iter=300, algorithm="lloyd").fit(X)
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, atol=1e-6)
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-10)
