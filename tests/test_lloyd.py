@@ -11,7 +11,8 @@ from tfkmeans import kernels
 from tfkmeans.lloyd import lloyd
 from tfkmeans.sources import InMemory
 
-N_ROWS = kernels.XLA_MIN_ROWS + 4321  # large enough for XLA, one part
+# A dynamic-shape graph (below XLA_MIN_ROWS), or XLA in one part.
+N_ROWS = [5000, kernels.XLA_MIN_ROWS + 4321]
 
 
 class HostOnly(InMemory):
@@ -35,10 +36,11 @@ class Counting(InMemory):
         return super().partial_stats(centers)
 
 
-@pytest.fixture(scope="module")
-def overlapping():
-    X, _ = make_blobs(N_ROWS, n_features=3, centers=5, cluster_std=4.0, random_state=3)
-    init = X[np.random.RandomState(4).choice(N_ROWS, 5, replace=False)]
+@pytest.fixture(scope="module", params=N_ROWS)
+def overlapping(request):
+    n = request.param
+    X, _ = make_blobs(n, n_features=3, centers=5, cluster_std=4.0, random_state=3)
+    init = X[np.random.RandomState(4).choice(n, 5, replace=False)]
     return X, init
 
 
