@@ -163,3 +163,14 @@ def test_verbose_reports_each_algorithm_the_same_way(capsys, algorithm):
     assert steps and len(steps) <= 10 + len(km.objective_history_) // 10 + 1
     assert "objective=" in steps[0] and "shift=" in steps[0]
     assert err[-1].startswith(f"[tfkmeans] {algorithm}: done after")
+
+
+def test_same_clustering_is_equality_up_to_cluster_order():
+    from tfkmeans.estimator import same_clustering
+
+    labels = np.array([0, 0, 1, 2, 2, 1])
+    assert same_clustering(labels, np.array([2, 2, 0, 1, 1, 0]))  # renamed clusters
+    assert not same_clustering(labels, np.array([0, 0, 1, 2, 2, 2]))  # a row moved
+    assert not same_clustering(labels, np.array([0, 0, 0, 1, 1, 0]))  # two clusters merged
+    assert not same_clustering(np.array([0, 0, 0]), np.array([0, 1, 2]))  # one split in three
+    assert not same_clustering(None, labels)

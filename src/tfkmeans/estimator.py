@@ -305,7 +305,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             centers -= source.origin
             labels, inertia = self._assign(source, centers, keep_labels)
             reporter.finish(inertia)
-            if best is None or inertia < best[2]:
+            if best is None or (inertia < best[2] and not same_clustering(labels, best[1])):
                 best = (centers, labels, inertia, n_iter, history)
         return best
 
@@ -448,6 +448,19 @@ def final_assignment(source: Source, centers: np.ndarray, keep_labels: bool):
         if keep_labels:
             labels.append(chunk.labels)
     return (np.concatenate(labels) if keep_labels else None), inertia
+
+
+def same_clustering(labels: np.ndarray | None, other: np.ndarray | None) -> bool:
+    """Whether two labellings split the rows the same way, up to the clusters' order.
+
+    A restart that reaches the clustering of an earlier one differs from it in inertia
+    only by rounding, so it does not replace it (scikit-learn's rule): which of them
+    wins must not depend on the last bits. Without labels, nothing can be told.
+    """
+    if labels is None or other is None:
+        return False
+    pairs = np.unique(np.stack([labels, other]), axis=1)
+    return len(np.unique(pairs[0])) == pairs.shape[1] == len(np.unique(pairs[1]))
 
 
 __all__ = ["KMeans", "final_assignment"]
