@@ -106,8 +106,7 @@ ONE_HOT_MAX_CLUSTERS = 16
 
 
 def _cluster_sums(values, labels, k, xla: bool) -> tf.Tensor:
-    """Per-cluster sums of the rows of ``values``; ``k`` is an int or, in a graph traced
-    for any shape, a scalar tensor."""
+    """Per-cluster sums of the rows of ``values`` (``k``: static where it is known)."""
 
     def scatter():
         return tf.math.unsorted_segment_sum(values, labels, k)
@@ -115,16 +114,25 @@ def _cluster_sums(values, labels, k, xla: bool) -> tf.Tensor:
     def one_hot():
         return tf.matmul(tf.one_hot(labels, k, dtype=values.dtype), values, transpose_a=True)
 
-    if xla:
+    if xla or not isinstance(k, int) or k > ONE_HOT_MAX_CLUSTERS:
         return scatter()
-    if isinstance(k, int):
-        return one_hot() if k <= ONE_HOT_MAX_CLUSTERS else scatter()
-    return tf.cond(k <= ONE_HOT_MAX_CLUSTERS, one_hot, scatter)
+    return one_hot()
 
 
 def _chunk_bounds(n_rows: tf.Tensor, chunk_rows: int):
     n_chunks = (n_rows + chunk_rows - 1) // chunk_rows
     return n_chunks
+
+
+def _for_chunks(n_chunks, body, state):
+    """``state = body(i, state)`` for i in range(n_chunks), as one graph loop.
+
+    Every kernel is traced without autograph (``tf.function(autograph=False)``), so its
+    loops are written as ``tf.while_loop``: autograph's conversion of this module's
+    functions cost ~0.7 s of the first fit in a process (a CLI command is one).
+    """
+    step = lambda i, state: (i + 1, body(i, state))  # noqa: E731
+    return tf.while_loop(lambda i, _: i < n_chunks, step, (tf.constant(0), state))[1]
 
 
 def _chunk_stats(
@@ -168,21 +176,37 @@ def _zero_stats(centers) -> PassStats:
     )
 
 
-def _dynamic_rows_stats(rows, weights, origin, centers, total, layout, chunk_rows: int):
+def _pinned(rows, centers, dims: tuple[int, int], by_column: bool = False):
+    """``rows`` and ``centers`` with the feature and cluster counts ``dims`` static.
+
+    A graph traced for any number of rows (``reduce_retracing``) may otherwise lose them
+    too, after other shapes were traced, and then choose differently (a matmul for the
+    unrolled dots, the scatter for one-hot sums): float32 results of the same fit would
+    depend on what ran before in the process.
+    """
+    d, k = dims
+    rows = tf.ensure_shape(rows, [d, None] if by_column else [None, d])
+    return rows, tf.ensure_shape(centers, [k, d])
+
+
+def _dynamic_rows_stats(rows, weights, origin, centers, total, layout, chunk_rows, dims):
     """Any number of rows; shapes stay dynamic so small inputs never recompile.
     Traced as ``_lloyd_stats_dynamic``, or inside ``_lloyd_steps_dynamic``' loop."""
+    rows, centers = _pinned(rows, centers, dims, layout[0])
     n = tf.shape(rows)[1 if layout[0] else 0]
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
     args = (rows, weights, origin, centers, center_sqnorm)
-    total = _zero_stats(centers) if total is None else total
-    for i in tf.range(_chunk_bounds(n, chunk_rows)):
+
+    def add_chunk(i, total):
         start = i * chunk_rows
         size = tf.minimum(chunk_rows, n - start)
-        total = _add(total, _chunk_stats(*args, start, size, False, *layout))
-    return total
+        return _add(total, _chunk_stats(*args, start, size, False, *layout))
+
+    total = _zero_stats(centers) if total is None else total
+    return _for_chunks(_chunk_bounds(n, chunk_rows), add_chunk, total)
 
 
-_lloyd_stats_dynamic = tf.function(_dynamic_rows_stats, reduce_retracing=True)
+_lloyd_stats_dynamic = tf.function(_dynamic_rows_stats, reduce_retracing=True, autograph=False)
 
 
 def _rows_stats(
@@ -200,20 +224,23 @@ def _rows_stats(
     n_chunks, tail = divmod(n_rows, chunk_rows)
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
     args = (rows, weights, origin, centers, center_sqnorm)
+
+    def add_chunk(i, total):
+        return _add(total, _chunk_stats(*args, start + i * chunk_rows, chunk_rows, True, *layout))
+
     total = _zero_stats(centers) if total is None else total
-    for i in tf.range(n_chunks):
-        chunk = _chunk_stats(*args, start + i * chunk_rows, chunk_rows, True, *layout)
-        total = _add(total, chunk)
+    if n_chunks:
+        total = _for_chunks(n_chunks, add_chunk, total)
     if tail:
         chunk = _chunk_stats(*args, start + n_chunks * chunk_rows, tail, True, *layout)
         total = _add(total, chunk)
     return total
 
 
-_lloyd_stats_static = tf.function(_rows_stats, jit_compile=True)
+_lloyd_stats_static = tf.function(_rows_stats, jit_compile=True, autograph=False)
 
 
-@tf.function
+@tf.function(autograph=False)
 def _side_by_side(kernel, args, chunk_rows: int, bounds, per_row: tuple[bool, ...]):
     """``kernel(*args, chunk_rows, start, n_rows)`` on each part of ``bounds``, one
     compiled call per part with no dependence between them, so TensorFlow runs them at
@@ -316,7 +343,9 @@ def lloyd_stats(
     k, n = int(centers.shape[0]), rows.shape[1 if by_column else 0]
     if n is None or n < XLA_MIN_ROWS:
         chunk_rows = chunk_rows or auto_chunk_rows(k)
-        return _lloyd_stats_dynamic(rows, weights, origin, centers, total, layout, chunk_rows)
+        dims = (int(rows.shape[0 if by_column else 1]), k)
+        args = (rows, weights, origin, centers, total, layout)
+        return _lloyd_stats_dynamic(*args, chunk_rows, dims)
     chunk, bounds = pass_layout(n, k, int(rows.shape[0 if by_column else 1]), chunk_rows)
     if len(bounds) == 2:  # one part: no wrapper, whose own call costs ~0.1 ms
         return _lloyd_stats_static(rows, weights, origin, centers, total, layout, chunk, 0, n)
@@ -375,7 +404,7 @@ def _steps_loop(pass_stats, centers, max_steps, tol, spark_rule: bool, block):
     return LloydSteps(centers, i, inertia, shift, stop)
 
 
-@tf.function(jit_compile=True)
+@tf.function(jit_compile=True, autograph=False)
 def _lloyd_steps_static(
     rows, weights, origin, centers, max_steps, tol, spark_rule, chunk_rows, block
 ):
@@ -388,15 +417,16 @@ def _lloyd_steps_static(
     return _steps_loop(pass_stats, centers, max_steps, tol, spark_rule, block)
 
 
-@tf.function(reduce_retracing=True)
+@tf.function(reduce_retracing=True, autograph=False)
 def _lloyd_steps_dynamic(
-    rows, weights, origin, centers, max_steps, tol, spark_rule, chunk_rows, block
+    rows, weights, origin, centers, max_steps, tol, spark_rule, chunk_rows, block, dims
 ):
-    """``_steps_loop`` over dynamic-shape passes: no compile, one trace for all sizes."""
+    """``_steps_loop`` over dynamic-shape passes: no compile, one trace for any number
+    of rows (per ``dims``, the static feature and cluster counts)."""
 
     def pass_stats(centers):
         args = (rows, weights, origin, tf.cast(centers, rows.dtype), None, (False, False))
-        return _dynamic_rows_stats(*args, chunk_rows)
+        return _dynamic_rows_stats(*args, chunk_rows, dims)
 
     return _steps_loop(pass_stats, centers, max_steps, tol, spark_rule, block)
 
@@ -411,12 +441,13 @@ def lloyd_steps(
     tol_rule: str,
     chunk_rows: int | None = None,
 ) -> LloydSteps | None:
-    """Several Lloyd iterations in one compiled call, or None where that does not pay.
+    """Several Lloyd iterations in one call, or None where that does not pay.
 
     A small pass costs less than the call that runs it (100k x 2, k=3: ~0.3 ms of work
     in a ~0.9 ms call, plus the solver's own host step), so the whole loop stays on
-    the device. Passes that run in concurrent parts (``pass_layout``) gain more from the
-    cores than they lose to calls, and small inputs are not worth compiling: None.
+    the device: XLA-compiled, or below XLA_MIN_ROWS a dynamic-shape graph. Passes that
+    run in concurrent parts (``pass_layout``) gain more from the cores than they lose
+    to calls: None.
     """
     n, k, d = int(tf.shape(rows)[0]), int(centers.shape[0]), int(rows.shape[1])
     block = int(min(max(STEPS_BLOCK_VALUES // (n * (k + d)), 1), STEPS_BLOCK_MAX))
@@ -424,20 +455,21 @@ def lloyd_steps(
     limits = (tf.constant(min(max_steps, block)), tf.constant(tol, tf.float64), tol_rule == "spark")
     if rows.shape[0] is None or n < XLA_MIN_ROWS:
         chunk = chunk_rows or auto_chunk_rows(k)
-        return _lloyd_steps_dynamic(*args, *limits, tf.constant(chunk), tf.constant(block))
+        sizes = (tf.constant(chunk), tf.constant(block), (d, k))
+        return _lloyd_steps_dynamic(*args, *limits, *sizes)
     chunk, bounds = pass_layout(n, k, d, chunk_rows)
     if len(bounds) > 2:
         return None
     return _lloyd_steps_static(*args, *limits, chunk, block)
 
 
-@tf.function(reduce_retracing=True)
+@tf.function(reduce_retracing=True, autograph=False)
 def weighted_sqnorm(rows, weights, origin, by_column: bool = False, chunk_rows: int = 65536):
     """sum_i w_i ||x_i - origin||^2 in float64, chunk by chunk: what
     ``lloyd_stats(..., row_norms=False)`` leaves out of the inertia."""
     n = tf.shape(rows)[1 if by_column else 0]
-    total = tf.zeros([], tf.float64)
-    for i in tf.range(_chunk_bounds(n, chunk_rows)):
+
+    def add_chunk(i, total):
         if by_column:
             x = rows[:, i * chunk_rows : (i + 1) * chunk_rows] - origin[:, tf.newaxis]
             norms = tf.reduce_sum(tf.square(x), axis=0)
@@ -446,19 +478,22 @@ def weighted_sqnorm(rows, weights, origin, by_column: bool = False, chunk_rows: 
                 tf.square(rows[i * chunk_rows : (i + 1) * chunk_rows] - origin), 1
             )
         w = weights[i * chunk_rows : (i + 1) * chunk_rows]
-        total += tf.reduce_sum(tf.cast(w, tf.float64) * tf.cast(norms, tf.float64))
-    return total
+        return total + tf.reduce_sum(tf.cast(w, tf.float64) * tf.cast(norms, tf.float64))
+
+    return _for_chunks(_chunk_bounds(n, chunk_rows), add_chunk, tf.zeros([], tf.float64))
 
 
-@tf.function(reduce_retracing=True)
+@tf.function(reduce_retracing=True, autograph=False)
 def row_sqnorms(rows, origin, chunk_rows: int = 65536):
     """||x - origin||^2 of every row, computed chunk by chunk (n values)."""
     n = tf.shape(rows)[0]
-    out = tf.TensorArray(rows.dtype, size=0, dynamic_size=True, infer_shape=False)
-    for i in tf.range(_chunk_bounds(n, chunk_rows)):
+
+    def write_chunk(i, out):
         x = rows[i * chunk_rows : (i + 1) * chunk_rows] - origin
-        out = out.write(i, tf.reduce_sum(tf.square(x), axis=1))
-    return out.concat()
+        return out.write(i, tf.reduce_sum(tf.square(x), axis=1))
+
+    out = tf.TensorArray(rows.dtype, size=0, dynamic_size=True, infer_shape=False)
+    return _for_chunks(_chunk_bounds(n, chunk_rows), write_chunk, out).concat()
 
 
 def _assign_chunk(rows, origin, centers, center_sqnorm, start, size, xla):
@@ -469,34 +504,43 @@ def _assign_chunk(rows, origin, centers, center_sqnorm, start, size, xla):
     return labels, tf.reduce_sum(tf.square(x - tf.gather(centers, labels)), axis=1)
 
 
-@tf.function(reduce_retracing=True)
-def _assign_dynamic(rows, origin, centers, chunk_rows: int):
+@tf.function(reduce_retracing=True, autograph=False)
+def _assign_dynamic(rows, origin, centers, chunk_rows: int, dims: tuple[int, int]):
     """Any number of rows; shapes stay dynamic so small inputs never recompile."""
+    rows, centers = _pinned(rows, centers, dims)
     n = tf.shape(rows)[0]
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
-    labels_out = tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False)
-    dist_out = tf.TensorArray(rows.dtype, size=0, dynamic_size=True, infer_shape=False)
-    for i in tf.range(_chunk_bounds(n, chunk_rows)):
+
+    def write_chunk(i, outs):
         start = i * chunk_rows
         size = tf.minimum(chunk_rows, n - start)
         labels, exact = _assign_chunk(rows, origin, centers, center_sqnorm, start, size, False)
-        labels_out = labels_out.write(i, labels)
-        dist_out = dist_out.write(i, exact)
+        return outs[0].write(i, labels), outs[1].write(i, exact)
+
+    outs = (
+        tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False),
+        tf.TensorArray(rows.dtype, size=0, dynamic_size=True, infer_shape=False),
+    )
+    labels_out, dist_out = _for_chunks(_chunk_bounds(n, chunk_rows), write_chunk, outs)
     return labels_out.concat(), dist_out.concat()
 
 
-@tf.function(jit_compile=True)
+@tf.function(jit_compile=True, autograph=False)
 def _assign_static(rows, origin, centers, chunk_rows: int, start: int, n_rows: int):
     """Rows[start:start + n_rows], XLA-compiled: full chunks in a loop, then the tail."""
     n_chunks, tail = divmod(n_rows, chunk_rows)
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
     args = (rows, origin, centers, center_sqnorm)
-    labels_out = tf.TensorArray(tf.int32, size=n_chunks, element_shape=[chunk_rows])
-    dist_out = tf.TensorArray(rows.dtype, size=n_chunks, element_shape=[chunk_rows])
-    for i in tf.range(n_chunks):
+
+    def write_chunk(i, outs):
         labels, exact = _assign_chunk(*args, start + i * chunk_rows, chunk_rows, True)
-        labels_out = labels_out.write(i, labels)
-        dist_out = dist_out.write(i, exact)
+        return outs[0].write(i, labels), outs[1].write(i, exact)
+
+    outs = (
+        tf.TensorArray(tf.int32, size=n_chunks, element_shape=[chunk_rows]),
+        tf.TensorArray(rows.dtype, size=n_chunks, element_shape=[chunk_rows]),
+    )
+    labels_out, dist_out = _for_chunks(n_chunks, write_chunk, outs)
     labels, exact = tf.reshape(labels_out.stack(), [-1]), tf.reshape(dist_out.stack(), [-1])
     if tail:
         tail_labels, tail_exact = _assign_chunk(*args, start + n_chunks * chunk_rows, tail, True)
@@ -512,7 +556,8 @@ def assign(rows, origin, centers, chunk_rows: int | None = None):
     """
     n, k = rows.shape[0], int(centers.shape[0])
     if n is None or n < XLA_MIN_ROWS:
-        return _assign_dynamic(rows, origin, centers, chunk_rows or DEFAULT_CHUNK_ROWS)
+        dims = (int(rows.shape[1]), k)
+        return _assign_dynamic(rows, origin, centers, chunk_rows or DEFAULT_CHUNK_ROWS, dims)
     chunk, bounds = pass_layout(n, k, int(rows.shape[1]), chunk_rows)
     if len(bounds) == 2:
         return _assign_static(rows, origin, centers, chunk, 0, n)
@@ -527,16 +572,18 @@ def _chunk_sq_distances(x, centers, center_sqnorm, row_sqnorm=None):
     return tf.maximum(row_sqnorm[:, tf.newaxis] - 2.0 * dots + center_sqnorm[tf.newaxis, :], 0.0)
 
 
-@tf.function(reduce_retracing=True)
+@tf.function(reduce_retracing=True, autograph=False)
 def sq_distances(rows, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS):
     """All squared distances (n x m) in GEMM form, clipped at zero; m is small or the output."""
     n = tf.shape(rows)[0]
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
-    out = tf.TensorArray(rows.dtype, size=0, dynamic_size=True, infer_shape=False)
-    for i in tf.range(_chunk_bounds(n, chunk_rows)):
+
+    def write_chunk(i, out):
         x = rows[i * chunk_rows : (i + 1) * chunk_rows] - origin
-        out = out.write(i, _chunk_sq_distances(x, centers, center_sqnorm))
-    return out.concat()
+        return out.write(i, _chunk_sq_distances(x, centers, center_sqnorm))
+
+    out = tf.TensorArray(rows.dtype, size=0, dynamic_size=True, infer_shape=False)
+    return _for_chunks(_chunk_bounds(n, chunk_rows), write_chunk, out).concat()
 
 
 def _kpp_chunk(rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm, start, size):
@@ -557,24 +604,27 @@ def _kpp_zeros(centers):
     return center_sqnorm, tf.zeros_like(centers[:, 0], tf.float64)
 
 
-@tf.function(reduce_retracing=True)
+@tf.function(reduce_retracing=True, autograph=False)
 def _kpp_dynamic(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows: int):
     """Any number of rows, dynamic shapes: small inputs never recompile."""
     n = tf.shape(rows)[0]
     center_sqnorm, potentials = _kpp_zeros(centers)
     args = (rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm)
-    updated = tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False)
-    for i in tf.range(_chunk_bounds(n, chunk_rows)):
+
+    def add_chunk(i, state):
         start = i * chunk_rows
         chunk_potentials, chunk_closest = _kpp_chunk(
             *args, start, tf.minimum(chunk_rows, n - start)
         )
-        potentials += chunk_potentials
-        updated = updated.write(i, chunk_closest)
+        return state[0] + chunk_potentials, state[1].write(i, chunk_closest)
+
+    updated = tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False)
+    n_chunks = _chunk_bounds(n, chunk_rows)
+    potentials, updated = _for_chunks(n_chunks, add_chunk, (potentials, updated))
     return potentials, updated.concat()
 
 
-@tf.function(jit_compile=True)
+@tf.function(jit_compile=True, autograph=False)
 def _kpp_static(
     rows, weights, row_sqnorm, closest, origin, centers, chunk_rows: int, start: int, n_rows: int
 ):
@@ -582,11 +632,13 @@ def _kpp_static(
     n_chunks, tail = divmod(n_rows, chunk_rows)
     center_sqnorm, potentials = _kpp_zeros(centers)
     args = (rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm)
-    updated = tf.TensorArray(tf.float64, size=n_chunks, element_shape=[chunk_rows])
-    for i in tf.range(n_chunks):
+
+    def add_chunk(i, state):
         chunk_potentials, chunk_closest = _kpp_chunk(*args, start + i * chunk_rows, chunk_rows)
-        potentials += chunk_potentials
-        updated = updated.write(i, chunk_closest)
+        return state[0] + chunk_potentials, state[1].write(i, chunk_closest)
+
+    updated = tf.TensorArray(tf.float64, size=n_chunks, element_shape=[chunk_rows])
+    potentials, updated = _for_chunks(n_chunks, add_chunk, (potentials, updated))
     closest_out = tf.reshape(updated.stack(), [-1])
     if tail:
         chunk_potentials, chunk_closest = _kpp_chunk(*args, start + n_chunks * chunk_rows, tail)
@@ -628,18 +680,18 @@ def objective(x: tf.Tensor, w: tf.Tensor, centers: tf.Tensor) -> tf.Tensor:
 
 def _objective_and_gradient(rows, weights, origin, centers, chunk_rows):
     n = tf.shape(rows)[0]
-    total = tf.zeros([], tf.float64)
-    grad = tf.zeros_like(centers)
-    for i in tf.range(_chunk_bounds(n, chunk_rows)):
+
+    def add_chunk(i, state):
         start = i * chunk_rows
         stop = tf.minimum(start + chunk_rows, n)
         x = rows[start:stop] - origin
         with tf.GradientTape() as tape:
             tape.watch(centers)
             value = objective(x, weights[start:stop], centers)
-        grad += tape.gradient(value, centers)
-        total += tf.cast(value, tf.float64)
-    return total, grad
+        return state[0] + tf.cast(value, tf.float64), state[1] + tape.gradient(value, centers)
+
+    start = (tf.zeros([], tf.float64), tf.zeros_like(centers))
+    return _for_chunks(_chunk_bounds(n, chunk_rows), add_chunk, start)
 
 
 def _shapeless(dtype: tf.DType):
@@ -647,9 +699,8 @@ def _shapeless(dtype: tf.DType):
     # GradientTape inside tf.function were seen to reuse a gradient graph of another shape.
     matrix, vector = tf.TensorSpec([None, None], dtype), tf.TensorSpec([None], dtype)
     scalar = tf.TensorSpec([], tf.int32)
-    return tf.function(
-        _objective_and_gradient, input_signature=[matrix, vector, vector, matrix, scalar]
-    )
+    signature = [matrix, vector, vector, matrix, scalar]
+    return tf.function(_objective_and_gradient, input_signature=signature, autograph=False)
 
 
 _OBJECTIVE_AND_GRADIENT = {dtype: _shapeless(dtype) for dtype in (tf.float32, tf.float64)}
@@ -663,20 +714,26 @@ def objective_and_gradient(rows, weights, origin, centers, chunk_rows: int = DEF
     )
 
 
-@tf.function(reduce_retracing=True)
+@tf.function(reduce_retracing=True, autograph=False)
 def moments(rows, chunk_rows: int = 65536):
     """Per-feature mean and variance in float64: two passes over chunks, so no float64
     copy of the rows is ever made."""
     n = tf.shape(rows)[0]
     n_chunks = _chunk_bounds(n, chunk_rows)
-    total = tf.zeros_like(rows[0], tf.float64)
-    for i in tf.range(n_chunks):
-        total += tf.reduce_sum(tf.cast(rows[i * chunk_rows : (i + 1) * chunk_rows], tf.float64), 0)
-    mean = total / tf.cast(n, tf.float64)
-    squares = tf.zeros_like(mean)
-    for i in tf.range(n_chunks):
-        x = tf.cast(rows[i * chunk_rows : (i + 1) * chunk_rows], tf.float64) - mean
-        squares += tf.reduce_sum(tf.square(x), 0)
+
+    def chunk(i):
+        return tf.cast(rows[i * chunk_rows : (i + 1) * chunk_rows], tf.float64)
+
+    def add_sum(i, total):
+        return total + tf.reduce_sum(chunk(i), 0)
+
+    mean = _for_chunks(n_chunks, add_sum, tf.zeros_like(rows[0], tf.float64))
+    mean /= tf.cast(n, tf.float64)
+
+    def add_squares(i, squares):
+        return squares + tf.reduce_sum(tf.square(chunk(i) - mean), 0)
+
+    squares = _for_chunks(n_chunks, add_squares, tf.zeros_like(mean))
     return mean, squares / tf.cast(n, tf.float64)
 
 
