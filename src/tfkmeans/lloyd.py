@@ -1,7 +1,9 @@
 """Lloyd's algorithm over any Source: NumPy on the host at k x d scale only.
 
 Per iteration the Source returns per-cluster sums and weights for the current
-centres; the new centres are their ratio. Clusters left empty are repaired as
+centres; the new centres are their ratio. A Source that can run these steps itself
+(``InMemory``: a loop on the device) is asked for many at once, and hands back the
+iteration that needs the host. Clusters left empty are repaired as
 scikit-learn does: each takes one of the rows farthest from its centre. The
 loop stops when the squared centre shift falls to ``tol`` (or, for Spark's
 convention, when every centre moves less than ``tol``); labels and inertia

@@ -10,6 +10,8 @@ distances stay accurate far from zero:
 - ``farthest(centers, m)``: the m rows farthest from their centre (empty-cluster repair);
 - ``sample(m, random_state)``: a seeded sample of rows with their weights;
 - ``rows_in_memory()``: all rows as one tensor when they fit, else ``None``.
+- ``lloyd_steps(centers, ...)``: optionally, several Lloyd iterations run where the
+  rows are, without a round trip to the solver per iteration (``InMemory``).
 
 Adding a place where data lives means writing a Source, not a new k-means.
 """
