@@ -41,6 +41,12 @@ SOURCES = {
 }
 
 
+def blob_rows(rng: np.random.RandomState, centers: np.ndarray, size: int) -> np.ndarray:
+    """``size`` float32 rows around random ``centers`` (what every out-of-core file holds)."""
+    labels = rng.randint(0, len(centers), size)  # drawn before the noise, as files always were
+    return centers[labels] + 3.0 * rng.standard_normal((size, centers.shape[1])).astype(np.float32)
+
+
 def write_data(folder: Path, n: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -53,9 +59,7 @@ def write_data(folder: Path, n: int) -> None:
     step = 1 << 21
     for i, start in enumerate(range(0, n, step)):
         size = min(step, n - start)
-        rows = centers[rng.randint(0, K, size)] + 3.0 * rng.standard_normal((size, D)).astype(
-            np.float32
-        )
+        rows = blob_rows(rng, centers, size)
         npy[start : start + size] = rows
         table = pa.table({f"x{j}": rows[:, j] for j in range(D)})
         for name, row_group_size in PARQUET_ROW_GROUPS.items():
