@@ -1,9 +1,11 @@
 """Out of core: fit k=64 for 10 iterations from a 4 GiB .npy and a Parquet folder.
 
 Writes float32 blobs (d=32; 4 GiB = 33.5M rows by default) to a .npy file and
-to two folders of Parquet files with the same rows (2,097,152 rows per file,
+to three folders of Parquet files with the same rows (2,097,152 rows per file,
 one column per feature, snappy): one written with pyarrow's defaults (row
-groups of 1,048,576 rows), one with 262,144-row groups. Then fits the same
+groups of 1,048,576 rows, dictionary encoding, nullable columns), one with
+262,144-row groups, and one as ``tfkmeans generate`` writes (non-nullable
+columns, no dictionary), which are cheaper to decode. Then fits the same
 k-means (same initial centres, exactly --iterations iterations, tol=0) from
 each source and in memory, each in its own process so that its peak RSS is
 its own, plus a process that only starts TensorFlow (the RSS floor). Reports
@@ -31,12 +33,18 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 D, K = 32, 64
-# Folder name -> row_group_size passed to pyarrow (None: pyarrow's default, 1,048,576 rows).
-PARQUET_ROW_GROUPS = {"parquet": None, "parquet-rg256k": 1 << 18}
+# Folder name -> (pq.write_table options, non-nullable columns). pyarrow's defaults:
+# 1,048,576-row groups, dictionary encoding, nullable columns (from a NumPy table).
+PARQUET_FOLDERS = {
+    "parquet": ({}, False),
+    "parquet-rg256k": ({"row_group_size": 1 << 18}, False),
+    "parquet-plain": ({"use_dictionary": False}, True),
+}
 SOURCES = {
     "npy": ".npy",
     "parquet": "Parquet folder, pyarrow defaults",
     "parquet-rg256k": "Parquet folder, 262,144-row groups",
+    "parquet-plain": "Parquet folder, non-nullable, no dictionary (as tfkmeans generate writes)",
     "memory": "in memory",
 }
 
@@ -54,18 +62,18 @@ def write_data(folder: Path, n: int) -> None:
     rng = np.random.RandomState(0)
     centers = rng.uniform(-10, 10, (K, D)).astype(np.float32)
     npy = np.lib.format.open_memmap(folder / "x.npy", mode="w+", dtype=np.float32, shape=(n, D))
-    for name in PARQUET_ROW_GROUPS:
+    for name in PARQUET_FOLDERS:
         (folder / name).mkdir()
     step = 1 << 21
     for i, start in enumerate(range(0, n, step)):
         size = min(step, n - start)
         rows = blob_rows(rng, centers, size)
         npy[start : start + size] = rows
-        table = pa.table({f"x{j}": rows[:, j] for j in range(D)})
-        for name, row_group_size in PARQUET_ROW_GROUPS.items():
-            pq.write_table(
-                table, folder / name / f"part-{i:04d}.parquet", row_group_size=row_group_size
-            )
+        columns = [rows[:, j] for j in range(D)]
+        for name, (options, non_nullable) in PARQUET_FOLDERS.items():
+            fields = [pa.field(f"x{j}", pa.float32(), not non_nullable) for j in range(D)]
+            table = pa.table(columns, schema=pa.schema(fields))
+            pq.write_table(table, folder / name / f"part-{i:04d}.parquet", **options)
     npy.flush()
     del npy
     np.save(folder / "init.npy", np.load(folder / "x.npy", mmap_mode="r")[: K * 1000 : 1000])
@@ -149,7 +157,7 @@ def main() -> None:
             name: sum(p.stat().st_size for p in (folder / name).rglob("*") if p.is_file())
             if (folder / name).is_dir()
             else (folder / name).stat().st_size
-            for name in ("x.npy", *PARQUET_ROW_GROUPS)
+            for name in ("x.npy", *PARQUET_FOLDERS)
         }
         results = {}
         for kind in ("tensorflow", *SOURCES):
@@ -192,8 +200,8 @@ def main() -> None:
         f"Peak RSS of a process that only starts TensorFlow: "
         f"{results['tensorflow']['peak_rss'] / 2**30:.2f} GiB. On disk: {sizes}. "
         "Parquet files hold 2,097,152 rows each, one float32 column per feature, "
-        "written by pyarrow with its defaults (snappy, dictionary encoding) except "
-        "the row-group size where stated.",
+        "written by pyarrow with its defaults (snappy, dictionary encoding, nullable "
+        "columns) except where stated.",
     ]
     publish(lines, args.out)
 

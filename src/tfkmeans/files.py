@@ -551,8 +551,12 @@ def write_labels(
     from tfkmeans.atomic import atomic_path
 
     path = Path(path)
-    schema = pa.schema([("label", pa.int32()), ("distance", pa.float64())])
-    with atomic_path(path) as tmp, pq.ParquetWriter(str(tmp), schema) as writer:
+    # Non-nullable columns and no dictionary for distances: both only cost readers time.
+    schema = pa.schema(
+        [pa.field("label", pa.int32(), False), pa.field("distance", pa.float64(), False)]
+    )
+    options = {"use_dictionary": ["label"]}
+    with atomic_path(path) as tmp, pq.ParquetWriter(str(tmp), schema, **options) as writer:
         for chunk in assigned:
             squared = chunk.sq_distances.astype(np.float64)
             distance = 0.5 * squared if cosine else np.sqrt(squared)
