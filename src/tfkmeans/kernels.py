@@ -449,11 +449,11 @@ def lloyd_steps(
     run in concurrent parts (``pass_layout``) gain more from the cores than they lose
     to calls: None.
     """
-    n, k, d = int(tf.shape(rows)[0]), int(centers.shape[0]), int(rows.shape[1])
+    n, k, d = int(rows.shape[0]), int(centers.shape[0]), int(rows.shape[1])
     block = int(min(max(STEPS_BLOCK_VALUES // (n * (k + d)), 1), STEPS_BLOCK_MAX))
     args = (rows, weights, origin, tf.constant(centers, tf.float64))
     limits = (tf.constant(min(max_steps, block)), tf.constant(tol, tf.float64), tol_rule == "spark")
-    if rows.shape[0] is None or n < XLA_MIN_ROWS:
+    if n < XLA_MIN_ROWS:
         chunk = chunk_rows or auto_chunk_rows(k)
         sizes = (tf.constant(chunk), tf.constant(block), (d, k))
         return _lloyd_steps_dynamic(*args, *limits, *sizes)
