@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import tfkmeans  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, publish  # noqa: E402
+from common import machine, median_seconds, publish  # noqa: E402
 
 DATASETS = {"S": (100_000, 2, 3), "M": (1_000_000, 32, 64), "L": (200_000, 128, 256)}
 QUICK = {"S": (20_000, 2, 3), "M": (100_000, 32, 64), "L": (20_000, 128, 256)}
@@ -102,13 +102,7 @@ def gemm_floor(X: np.ndarray, init: np.ndarray, repeats: int) -> float:
             chunk = X[start : start + block]
             np.matmul(chunk, C, out=out[: len(chunk)])
 
-    gemm()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        gemm()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_seconds(gemm, repeats)
 
 
 def main() -> None:

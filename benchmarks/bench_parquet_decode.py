@@ -26,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 from bench_outofcore import D, K, blob_rows  # noqa: E402
+from common import median_seconds  # noqa: E402
 
 FILE_ROWS = 1 << 21
 BATCH_ROWS = 16384  # ParquetSource's decode batch
@@ -61,13 +62,7 @@ def write_folders(root: Path, n: int) -> dict[str, Path]:
 
 def cpu_seconds(work: Callable[[], None], repeats: int) -> float:
     """Median CPU seconds of ``work`` after one untimed run (which fills the page cache)."""
-    work()
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        work()
-        times.append(time.process_time() - start)
-    return float(np.median(times))
+    return median_seconds(work, repeats, time.process_time)
 
 
 def read_bytes(folder: Path) -> None:

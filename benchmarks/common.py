@@ -1,9 +1,12 @@
-"""What every benchmark shares: the machine line and publishing a table."""
+"""What every benchmark shares: the machine line, timing a step, publishing a table."""
 
 from __future__ import annotations
 
 import os
 import platform
+import statistics
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -33,3 +36,17 @@ def publish(lines: list[str], out: str | os.PathLike) -> None:
     print(table)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(table + "\n")
+
+
+def median_seconds(
+    work: Callable[[], object], repeats: int, clock: Callable[[], float] = time.perf_counter
+) -> float:
+    """Median ``clock`` seconds of ``work`` over ``repeats`` runs, after one untimed run
+    (which fills caches and compiles). ``time.process_time`` gives CPU seconds."""
+    work()
+    times = []
+    for _ in range(repeats):
+        start = clock()
+        work()
+        times.append(clock() - start)
+    return statistics.median(times)
