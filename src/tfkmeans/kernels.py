@@ -190,7 +190,7 @@ def _pinned(rows, centers, dims: tuple[int, int], by_column: bool = False):
 
 
 def _dynamic_rows_stats(rows, weights, origin, centers, total, layout, chunk_rows, dims):
-    """Any number of rows; shapes stay dynamic so small inputs never recompile.
+    """Any number of rows: from the second row count on, one trace serves them all.
     Traced as ``_lloyd_stats_dynamic``, or inside ``_lloyd_steps_dynamic``' loop."""
     rows, centers = _pinned(rows, centers, dims, layout[0])
     n = tf.shape(rows)[1 if layout[0] else 0]
@@ -336,8 +336,9 @@ def lloyd_stats(
     stays on the device (no sync per call).
 
     Large inputs run as XLA-compiled calls (compiled once per shape), in concurrent
-    parts where there are cores for them; small ones use a dynamic-shape graph that
-    never recompiles. ``chunk_rows`` fixes the chunk size (else chosen here).
+    parts where there are cores for them; small ones use a dynamic-shape graph, traced
+    per (d, k) but not per number of rows. ``chunk_rows`` fixes the chunk size (else
+    chosen here).
     """
     layout = (by_column, row_norms)
     k, n = int(centers.shape[0]), rows.shape[1 if by_column else 0]
@@ -506,7 +507,7 @@ def _assign_chunk(rows, origin, centers, center_sqnorm, start, size, xla):
 
 @tf.function(reduce_retracing=True, autograph=False)
 def _assign_dynamic(rows, origin, centers, chunk_rows: int, dims: tuple[int, int]):
-    """Any number of rows; shapes stay dynamic so small inputs never recompile."""
+    """Any number of rows: from the second row count on, one trace serves them all."""
     rows, centers = _pinned(rows, centers, dims)
     n = tf.shape(rows)[0]
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
