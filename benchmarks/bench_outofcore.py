@@ -55,10 +55,18 @@ def blob_rows(rng: np.random.RandomState, centers: np.ndarray, size: int) -> np.
     return centers[labels] + 3.0 * rng.standard_normal((size, centers.shape[1])).astype(np.float32)
 
 
-def write_data(folder: Path, n: int) -> None:
+def write_parquet(path: Path, rows: np.ndarray, options: dict, non_nullable: bool) -> None:
+    """``rows`` as one float32 column per feature (x0, x1, ...), written by pyarrow with
+    ``options``; nullable columns are what ``pa.table`` makes from NumPy by default."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    fields = [pa.field(f"x{j}", pa.float32(), not non_nullable) for j in range(rows.shape[1])]
+    columns = [rows[:, j] for j in range(rows.shape[1])]
+    pq.write_table(pa.table(columns, schema=pa.schema(fields)), path, **options)
+
+
+def write_data(folder: Path, n: int) -> None:
     rng = np.random.RandomState(0)
     centers = rng.uniform(-10, 10, (K, D)).astype(np.float32)
     npy = np.lib.format.open_memmap(folder / "x.npy", mode="w+", dtype=np.float32, shape=(n, D))
@@ -69,11 +77,8 @@ def write_data(folder: Path, n: int) -> None:
         size = min(step, n - start)
         rows = blob_rows(rng, centers, size)
         npy[start : start + size] = rows
-        columns = [rows[:, j] for j in range(D)]
-        for name, (options, non_nullable) in PARQUET_FOLDERS.items():
-            fields = [pa.field(f"x{j}", pa.float32(), not non_nullable) for j in range(D)]
-            table = pa.table(columns, schema=pa.schema(fields))
-            pq.write_table(table, folder / name / f"part-{i:04d}.parquet", **options)
+        for name, layout in PARQUET_FOLDERS.items():
+            write_parquet(folder / name / f"part-{i:04d}.parquet", rows, *layout)
     npy.flush()
     del npy
     np.save(folder / "init.npy", np.load(folder / "x.npy", mmap_mode="r")[: K * 1000 : 1000])

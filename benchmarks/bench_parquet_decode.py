@@ -25,26 +25,25 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
-from bench_outofcore import D, K, blob_rows  # noqa: E402
+from bench_outofcore import D, K, blob_rows, write_parquet  # noqa: E402
 from common import median_seconds  # noqa: E402
 
+from tfkmeans.arrow_rows import batch_to_columns  # noqa: E402
+from tfkmeans.files import PARQUET_BATCH_ROWS, parquet_batches  # noqa: E402
+
 FILE_ROWS = 1 << 21
-BATCH_ROWS = 16384  # ParquetSource's decode batch
-# Folder -> (row_group_size, write_table options, non-nullable columns).
+# Folder -> (write_table options, non-nullable columns).
 VARIANTS = {
-    "pyarrow defaults (snappy, dictionary)": (None, {}, False),
-    "262,144-row groups": (1 << 18, {}, False),
-    "no dictionary": (None, {"use_dictionary": False}, False),
-    "no dictionary, uncompressed": (None, {"use_dictionary": False, "compression": "none"}, False),
-    "non-nullable columns": (None, {}, True),
-    "non-nullable, 262,144-row groups": (1 << 18, {}, True),
+    "pyarrow defaults (snappy, dictionary)": ({}, False),
+    "262,144-row groups": ({"row_group_size": 1 << 18}, False),
+    "no dictionary": ({"use_dictionary": False}, False),
+    "no dictionary, uncompressed": ({"use_dictionary": False, "compression": "none"}, False),
+    "non-nullable columns": ({}, True),
+    "non-nullable, 262,144-row groups": ({"row_group_size": 1 << 18}, True),
 }
 
 
 def write_folders(root: Path, n: int) -> dict[str, Path]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     rng = np.random.RandomState(0)
     centers = rng.uniform(-10, 10, (K, D)).astype(np.float32)
     folders = {name: root / f"v{i}" for i, name in enumerate(VARIANTS)}
@@ -52,11 +51,8 @@ def write_folders(root: Path, n: int) -> dict[str, Path]:
         folder.mkdir(parents=True)
     for i, start in enumerate(range(0, n, FILE_ROWS)):
         rows = blob_rows(rng, centers, min(FILE_ROWS, n - start))
-        for name, (row_group_size, options, required) in VARIANTS.items():
-            fields = [pa.field(f"x{j}", pa.float32(), nullable=not required) for j in range(D)]
-            table = pa.table([rows[:, j] for j in range(D)], schema=pa.schema(fields))
-            path = folders[name] / f"part-{i:04d}.parquet"
-            pq.write_table(table, path, row_group_size=row_group_size, **options)
+        for name, layout in VARIANTS.items():
+            write_parquet(folders[name] / f"part-{i:04d}.parquet", rows, *layout)
     return folders
 
 
@@ -73,15 +69,11 @@ def read_bytes(folder: Path) -> None:
 
 
 def decode(folder: Path, copy: bool) -> None:
-    import pyarrow.parquet as pq
-
-    from tfkmeans.arrow_rows import batch_to_columns
-
+    """Every file read as ``ParquetSource`` reads it (``parquet_batches``)."""
     columns = [f"x{j}" for j in range(D)]
-    block = np.empty((D, BATCH_ROWS), np.float32)
+    block = np.empty((D, PARQUET_BATCH_ROWS), np.float32)
     for path in sorted(folder.glob("*.parquet")):
-        reader = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 16)
-        for batch in reader.iter_batches(BATCH_ROWS, columns=columns, use_threads=False):
+        for batch in parquet_batches(str(path), columns):
             if copy:
                 batch_to_columns(batch, columns, D, str(path), block[:, : batch.num_rows])
 

@@ -378,29 +378,14 @@ class ParquetSource(ChunkedSource):
 
     def _read(self) -> Iterator[np.ndarray]:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         # Columns are copied once into column-major blocks of chunk_rows rows (filled
         # from several smaller batches, across files); chunks are their transposes.
         ring = BufferRing(self.chunk_rows, self.n_features, self.dtype)
         block, filled = None, 0
         try:
-            # File by file, batch by batch: Arrow's dataset scanner reads ahead several
-            # files' row groups, and pre_buffer holds a whole row group's compressed
-            # columns (400 MB more peak memory on 1 GiB of 262,144-row groups); a 64 KiB
-            # read buffer peaks 30 MB lower than 1 MiB and reads as fast. Columns are
-            # decoded on this thread: TensorFlow already keeps every core busy, and
-            # Arrow's extra threads only added contention (2.05x vs 1.28x the in-memory
-            # pass, best of four). Batches of PARQUET_BATCH_ROWS, not chunk_rows: the
-            # reader then holds ~50 MB less, and decodes as fast.
             for file in self._dataset.files:
-                reader = pq.ParquetFile(file, pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
-                batches = reader.iter_batches(
-                    batch_size=min(PARQUET_BATCH_ROWS, self.chunk_rows),
-                    columns=self._columns,
-                    use_threads=False,
-                )
-                for batch in batches:
+                for batch in parquet_batches(file, self._columns, self.chunk_rows):
                     done = 0
                     while done < batch.num_rows:
                         if block is None:
@@ -421,6 +406,25 @@ class ParquetSource(ChunkedSource):
                 yield np.ascontiguousarray(block[:, :filled]).T
         except (pa.ArrowInvalid, OSError) as exc:
             raise ValueError(f"{self.name} could not be read ({exc})") from None
+
+
+def parquet_batches(path: str, columns: list[str], batch_rows: int = PARQUET_BATCH_ROWS):
+    """Record batches of ``columns`` from one Parquet file, as a pass reads them.
+
+    File by file, batch by batch: Arrow's dataset scanner reads ahead several files'
+    row groups, and pre_buffer holds a whole row group's compressed columns (400 MB more
+    peak memory on 1 GiB of 262,144-row groups); a 64 KiB read buffer peaks 30 MB lower
+    than 1 MiB and reads as fast. Columns are decoded on the calling thread: TensorFlow
+    already keeps every core busy, and Arrow's extra threads only added contention
+    (2.05x vs 1.28x the in-memory pass, best of four). Batches of at most
+    PARQUET_BATCH_ROWS: the reader then holds ~50 MB less than with whole chunks, and
+    decodes as fast.
+    """
+    import pyarrow.parquet as pq
+
+    reader = pq.ParquetFile(path, pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
+    size = min(PARQUET_BATCH_ROWS, batch_rows)
+    return reader.iter_batches(batch_size=size, columns=columns, use_threads=False)
 
 
 class CsvSource(ChunkedSource):
