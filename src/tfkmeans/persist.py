@@ -141,8 +141,8 @@ def load_model(cls, path: str | os.PathLike):
 
 
 def load_spark_model(cls, path: Path):
-    """A model saved by ``tfkmeans.spark.SparkKMeansModel`` (metadata JSON + Parquet
-    centres, Spark's layout), as an in-memory KMeans for prediction. Spark does not
+    """A k-means model saved by Spark ML or ``tfkmeans.spark.SparkKMeansModel`` (metadata
+    JSON + Parquet centres, Spark's layout), as an in-memory KMeans for prediction. Spark does not
     save the training cost, so ``inertia_`` is NaN and ``n_iter_`` 0."""
     import pyarrow.parquet as pq
 
@@ -155,10 +155,15 @@ def load_spark_model(cls, path: Path):
         ]
         meta = json.loads(lines[0])
         table = pq.read_table(path / "data").sort_by("clusterIdx")
-        centers = np.array(table["clusterCenter"].to_pylist(), dtype=np.float64)
+        # Spark ML writes a vector struct (dense: its values); older tfkmeans an array.
+        centers = np.array(
+            [c["values"] if isinstance(c, dict) else c for c in table["clusterCenter"].to_pylist()],
+            dtype=np.float64,
+        )
     except (IndexError, KeyError, OSError, ValueError) as exc:
         raise ValueError(f"{path} is not a readable Spark k-means model ({exc})") from None
-    if meta.get("format") != "tfkmeans.SparkKMeansModel" or centers.ndim != 2:
+    spark_model = meta.get("class") == "org.apache.spark.ml.clustering.KMeansModel"
+    if not (spark_model or meta.get("format") == "tfkmeans.SparkKMeansModel") or centers.ndim != 2:
         raise ValueError(f"{path} is not a tfkmeans Spark model")
     params = meta.get("paramMap", {})
     metric = "cosine" if params.get("distanceMeasure") == "cosine" else "euclidean"
