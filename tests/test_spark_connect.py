@@ -8,7 +8,7 @@ pytest.importorskip("pyspark", reason="pyspark is installed by make test")
 pytest.importorskip("grpc", reason="Spark Connect's client is installed by make test")
 
 from spark_cases import *  # noqa: E402, F403
-from spark_cases import start_session  # noqa: E402
+from spark_cases import check_same_centres, start_session  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -17,3 +17,10 @@ def spark():
     assert type(session).__module__.startswith("pyspark.sql.connect")
     yield session
     session.stop()
+
+
+@pytest.mark.parametrize(
+    "mode, partitions", [("per-iteration", 2), ("resident", 2), ("resident", 5)]
+)
+def test_same_centres_as_in_memory_from_same_start(spark, blobs_data, mode, partitions):  # noqa: F811
+    check_same_centres(spark, blobs_data, mode, partitions)

@@ -8,7 +8,7 @@ import pickle
 import secrets
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -104,7 +104,14 @@ def fit_resident(df: DataFrame, n_features: int, plan: Plan) -> Fitted:
     return Fitted(fitted.centers, fitted.n_iter, fitted.cost, mode="resident")
 
 
-def fit_per_iteration(frame: Frame, plan: Plan, reason: str) -> Fitted:
+def fit_per_iteration(frame: Frame, plan: Plan, reason: str, slots: int | None = None) -> Fitted:
+    """Every pass one job. More partitions than task slots are merged (``coalesce``, no
+    shuffle) before the rows are cached: each pass then starts one Python task per slot
+    instead of one per partition."""
+    if slots is None:
+        slots = cluster.task_slots(frame.df.sparkSession)
+    if frame.n_partitions > slots:
+        frame = replace(frame, df=frame.df.coalesce(slots))
     source = SparkSource.from_frame(frame, unit_rows=plan.cosine)
     try:
         fitted = solve(source, plan)
@@ -140,6 +147,7 @@ def fit(frame: Frame, plan: Plan, mode: str) -> Fitted:
             plan,
             f"a resident partition needs about {need:,} bytes per task, more than "
             f"the {budget:,} allowed ({source})",
+            slots,
         )
     try:
         try:
@@ -152,5 +160,5 @@ def fit(frame: Frame, plan: Plan, mode: str) -> Fitted:
         if mode != "auto":
             raise
         return fit_per_iteration(
-            frame, plan, f"the resident barrier stage failed ({_first_line(exc)})"
+            frame, plan, f"the resident barrier stage failed ({_first_line(exc)})", slots
         )
