@@ -3,8 +3,11 @@ stage (resident), and the choice between the two."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import pickle
+import re
 import secrets
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,9 +28,12 @@ from tfkmeans.spark.rows import PAYLOAD_SCHEMA, partition_rows, set_threads
 # (Arrow batches, the concatenated NumPy rows, the tensor).
 RESIDENT_COPIES = 3
 MODES = ("auto", "resident", "per-iteration")
-# Spark refuses a barrier stage over an RDD chain like coalesce (SPARK-24820); a shuffle
-# in front of the stage removes the chain.
+# Spark refuses a barrier stage over an RDD chain whose partition count changes within the
+# stage (SPARK-24820: coalesce, union, limit, sample), with BarrierJobUnsupportedRDDChain-
+# Exception; on a Spark Connect server (4.3) that failure even stops the SparkContext. So
+# such a plan is found in the physical plan beforehand and gets a shuffle in front.
 CHAIN_ERROR = "BarrierJobUnsupportedRDDChainException"
+CHAIN_NODES = re.compile(r"\b(Coalesce|Union|\w*Limit|Sample|PartitionPruning)\b")
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,16 @@ def fit_per_iteration(frame: Frame, plan: Plan, reason: str, slots: int | None =
     return Fitted(fitted.centers, fitted.n_iter, fitted.cost, fallback_reason=reason)
 
 
+def unsupported_chain(df: DataFrame) -> str | None:
+    """The plan node that a barrier stage over ``df`` cannot run over, if any (read from
+    ``explain``, which classic and Connect sessions both print)."""
+    plan = io.StringIO()
+    with contextlib.redirect_stdout(plan):
+        df.explain()
+    found = CHAIN_NODES.search(plan.getvalue())
+    return found.group(1) if found else None
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
@@ -133,7 +149,7 @@ def fit(frame: Frame, plan: Plan, mode: str) -> Fitted:
     slots = cluster.task_slots(spark)
     df, tasks, cut = frame.df, frame.n_partitions, False
     largest = max(frame.partition_rows.values())
-    if frame.n_partitions > slots or frame.has_gaps:
+    if frame.n_partitions > slots or frame.has_gaps or unsupported_chain(df):
         # A barrier stage needs all its tasks at once (and empty partitions hint at more
         # unseen ones). One shuffle to the slot count moves the rows through the JVM once;
         # per-iteration moves them every pass.

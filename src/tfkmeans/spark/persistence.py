@@ -33,7 +33,7 @@ class _Writer(MLWriter):
 
     @property
     def _mode(self) -> str:
-        return "overwrite" if self.shouldOverwrite else "errorifexists"
+        return "overwrite" if self.shouldOverwrite else "error"  # Connect knows no "errorifexists"
 
     def _write_metadata(self, path: str, metadata: str) -> None:
         self.sparkSession.createDataFrame([(metadata,)], "value string").coalesce(1).write.mode(
