@@ -15,7 +15,7 @@ from spark_cases import start_session  # noqa: E402
 @pytest.fixture(scope="module")
 def spark():
     session = start_session(remote=False)
-    assert type(session).__module__.startswith("pyspark.sql.classic")
+    assert not type(session).__module__.startswith("pyspark.sql.connect")
     yield session
     session.stop()
 
