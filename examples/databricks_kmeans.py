@@ -12,6 +12,7 @@
 # COMMAND ----------
 
 import os
+import sys
 
 import numpy as np
 from pyspark.ml.clustering import KMeansModel
@@ -25,6 +26,7 @@ from tfkmeans.spark import SparkKMeans, SparkKMeansModel
 # Spark Connect when SPARK_REMOTE is set: pyspark's builder reads it).
 spark = SparkSession.getActiveSession()
 if spark is None:
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers use this Python
     builder = SparkSession.builder.appName("tfkmeans-example")
     if "SPARK_REMOTE" not in os.environ:
         builder = builder.master("local[2]").config("spark.ui.enabled", "false")

@@ -36,6 +36,10 @@ def start_session(remote: bool):
     active = SparkSession.getActiveSession()
     if active is not None:  # the other kind, from a module run before on this worker
         active.stop()
+    if remote:
+        # An ephemeral server port (pyspark's own test mode, SPARK-42272): the Connect
+        # module and the Connect example may run at once on two pytest workers.
+        os.environ["SPARK_TESTING"] = "1"
     builder = SparkSession.builder.appName("tfkmeans-tests")
     builder = builder.remote(MASTER) if remote else builder.master(MASTER)
     for key, value in CONFIG.items():

@@ -29,8 +29,10 @@ def test_databricks_example_runs_locally(remote):
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=str(root / "src"), TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("SPARK_REMOTE", None)
+    env["PYSPARK_PYTHON"] = sys.executable
     if remote:  # pyspark's builder makes a Spark Connect session when SPARK_REMOTE is set
         env["SPARK_REMOTE"] = remote
+        env["SPARK_TESTING"] = "1"  # an ephemeral server port, as in spark_cases
     result = subprocess.run(
         [sys.executable, str(root / "examples" / "databricks_kmeans.py")],
         env=env,
