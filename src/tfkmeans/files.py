@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from tfkmeans import kernels
 from tfkmeans.arrow_rows import batch_to_columns, batch_to_rows, feature_columns
@@ -33,6 +32,7 @@ from tfkmeans.buffers import (
 )
 from tfkmeans.progress import report_rows
 from tfkmeans.sources import Assigned, PartialStats, Source, representable
+from tfkmeans.tfload import tf
 
 DEFAULT_FILE_CHUNK_ROWS = 65536
 # Default chunk of a .npy file read as mapped views: no buffer to hold, so chunks can be

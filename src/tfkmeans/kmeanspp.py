@@ -16,9 +16,9 @@ Distances are in GEMM form on centred rows, chunk by chunk, as the Lloyd pass.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
 from tfkmeans.kernels import _chunk_bounds, _chunk_sq_distances, _for_chunks
+from tfkmeans.tfload import tf
 
 
 def _candidate_distances(rows, weights, row_sqnorm, origin, closest, centers, chunk_rows):

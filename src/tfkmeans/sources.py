@@ -23,10 +23,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
 
 from tfkmeans import kernels
 from tfkmeans.kmeanspp import greedy_positions
+from tfkmeans.tfload import tf
 
 
 @dataclass(frozen=True)
@@ -361,7 +361,12 @@ class InMemory(Source):
             self._weights64 = tf.constant(self.sample_weight)
         return self._weights64
 
-    def kmeanspp_steps(self, first: int, uniforms: np.ndarray) -> np.ndarray:
+    def kmeanspp_steps(self, first: int, uniforms: np.ndarray) -> np.ndarray | None:
+        """All steps in one plain-graph call below XLA_MIN_ROWS, where a call per pass
+        costs more than the pass; above it, XLA-compiled passes run side by side
+        (200,000 x 8, k=16: 0.20 s by pass vs 0.30 s in one plain-graph call)."""
+        if self.n_rows >= kernels.XLA_MIN_ROWS:
+            return None
         chunk = self._chunk(max(int(uniforms.shape[1]), 1))
         args = (self.rows, self._exact_weights(), self._row_sqnorms(), self._tensor(self.origin))
         return greedy_positions(*args, first, uniforms, chunk)
