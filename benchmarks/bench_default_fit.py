@@ -109,28 +109,10 @@ def child(args: list[str]) -> list[dict]:
 
 
 def machine_line() -> str:
-    import platform
+    sys.path.insert(0, str(HERE))
+    from common import machine
 
-    import sklearn
-
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    versions = [f"scikit-learn {sklearn.__version__}"]
-    for package in ("tensorflow", "scikit-learn-intelex"):
-        try:
-            from importlib.metadata import version
-
-            versions.append(f"{package} {version(package)}")
-        except Exception:  # noqa: BLE001 - a missing peer is reported as such
-            versions.append(f"{package} missing")
-    load = os.getloadavg()[0]
-    return (
-        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{', '.join(versions)}; load average {load:.1f} at the start"
-    )
+    return f"{machine()}; load average {os.getloadavg()[0]:.1f} at the start"
 
 
 def main() -> None:
