@@ -12,7 +12,7 @@ SWEEP = """
 from sklearn.datasets import make_blobs
 from tfkmeans import KMeans
 X, _ = make_blobs(3000, n_features=5, centers=4, random_state=0)
-for k in range(2, 10):  # one trace per k: TensorFlow warns from the fifth
+for k in range(2, 8):  # one trace per k: TensorFlow warns from the fifth
     KMeans(k, random_state=0).fit(X)
 print("fitted")
 """
@@ -46,3 +46,17 @@ def test_retracing_filter_drops_only_our_functions():
     assert not keep.filter(record(template.format("_lloyd_steps_dynamic")))
     assert keep.filter(record(template.format("users_own_function")))
     assert keep.filter(record("some other tensorflow warning"))
+
+
+def test_native_log_entries_are_dropped_and_other_lines_kept():
+    from tfkmeans.tfload import _not_logged
+
+    text = (
+        "W0000 00:00:1796219231.192347   24369 cpu_feature_guard.cc:210] This binary is optimized.\n"
+        "To enable the following instructions: AVX2 FMA, rebuild TensorFlow.\n"
+        "\n"
+        "E0000 00:00:1796219245.570795   24369 cuda_platform.cc:52] failed call to cuInit\n"
+        "Traceback (most recent call last):\n"
+        "ValueError: a real problem\n"
+    )
+    assert _not_logged(text) == "\nTraceback (most recent call last):\nValueError: a real problem\n"

@@ -50,14 +50,24 @@ def _import_quietly():
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
-            kept = [
-                line
-                for line in captured.read().decode(errors="replace").splitlines(keepends=True)
-                if not _NATIVE_LOG.match(line)
-            ]
+            kept = _not_logged(captured.read().decode(errors="replace"))
             if kept:
-                sys.stderr.write("".join(kept))
+                sys.stderr.write(kept)
     return tensorflow
+
+
+def _not_logged(text: str) -> str:
+    """``text`` less TensorFlow's log entries: a log line and the lines that continue it
+    (``To enable the following instructions: ...``), up to a blank line or a traceback."""
+    kept, in_entry = [], False
+    for line in text.splitlines(keepends=True):
+        if _NATIVE_LOG.match(line):
+            in_entry = True
+        elif not line.strip() or line.startswith("Traceback"):
+            in_entry = False
+        if not in_entry:
+            kept.append(line)
+    return "".join(kept)
 
 
 class _OwnRetracing(logging.Filter):
