@@ -194,11 +194,11 @@ def test_bad_files_give_clear_errors(tmp_path):
         tfkmeans.read(words, columns=["c"])
     nan = tmp_path / "nan.npy"
     np.save(nan, np.array([[1.0, 2.0], [np.nan, 1.0]]))
-    with pytest.raises(ValueError, match="row 1 contains NaN"):
+    with pytest.raises(ValueError, match="row 1, column 0 holds NaN"):
         KMeans(1).fit(nan)
     nulls = tmp_path / "nulls.parquet"
     pq.write_table(pa.table({"a": [1.0, None, 3.0]}), nulls)
-    with pytest.raises(ValueError, match="column 'a' has null"):
+    with pytest.raises(ValueError, match="row 1, column 'a' holds NaN"):
         KMeans(1).fit(nulls)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         tfkmeans.read(tmp_path / "missing.npy")

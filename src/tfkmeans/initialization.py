@@ -14,12 +14,13 @@ import numpy as np
 
 from tfkmeans.sources import InMemory, Source
 
-# k-means++ on a source that is not in memory runs on a sample of this many rows per centre.
+# k-means++ on a source that cannot pass over its rows (Spark) runs on a sample of this
+# many rows per centre; file sources run it on every row, as in memory.
 SAMPLE_ROWS_PER_CENTER = 256
 
 
 def greedy_kmeans_plusplus(
-    points: InMemory,
+    points: Source,
     n_clusters: int,
     random_state: np.random.RandomState,
     n_local_trials: int | None = None,
@@ -28,6 +29,9 @@ def greedy_kmeans_plusplus(
 
     The draws and the cumulative sum they search are NumPy's, in scikit-learn's
     order; distances and candidate potentials stay on the device, chunk by chunk.
+    ``points`` is InMemory or any Source with ``supports_row_passes`` (a file): the
+    running distances are one float64 array either way, so the cumulative sum, and
+    with it every draw, is the same.
     """
     weights = points.sample_weight
     n = points.n_rows
@@ -105,6 +109,9 @@ def initial_centers(
         if init == "k-means||":
             return kmeans_parallel(source, n_clusters, random_state)
         points = source.rows_in_memory()
+        if points is None and source.supports_row_passes:
+            # A file: the same passes and draws as in memory, so the same centres.
+            points = source
         if points is None:
             m = max(SAMPLE_ROWS_PER_CENTER * n_clusters, n_clusters)
             rows, weights = source.sample(m, random_state)
