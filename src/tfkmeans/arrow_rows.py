@@ -24,7 +24,7 @@ def _vector_rows(array, n_features: int, name: str, column: str, first_row: int)
 
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
-    if isinstance(array, pa.ExtensionArray):
+    if isinstance(array.type, pa.BaseExtensionType):
         array = array.storage
     n = len(array)
     out = np.full((n, n_features), np.nan)

@@ -52,7 +52,7 @@ def _storage(arrow_type):
     """The storage type of an extension type (an Arrow tensor is a fixed-size list)."""
     import pyarrow as pa
 
-    return arrow_type.storage_type if isinstance(arrow_type, pa.ExtensionType) else arrow_type
+    return arrow_type.storage_type if isinstance(arrow_type, pa.BaseExtensionType) else arrow_type
 
 
 def is_vector(arrow_type) -> bool:
