@@ -17,9 +17,18 @@ import numpy as np
 import tensorflow as tf
 
 from tfkmeans import columns as column_rule
-from tfkmeans.arrow_rows import batch_to_columns, first_vector_width
+from tfkmeans.arrow_rows import batch_to_columns
 from tfkmeans.buffers import BufferRing, MappedRows, read_into
 from tfkmeans.chunked import ChunkedSource, compute_dtype, kept_to_raw
+from tfkmeans.layouts import (  # noqa: F401 - PARQUET_BATCH_ROWS, parquet_batches: benchmarks
+    PARQUET_BATCH_ROWS,
+    dataset_batches,
+    npy_shape,
+    parquet_batches,
+    parquet_dataset,
+    parquet_rows,
+    parquet_selection,
+)
 from tfkmeans.sources import Assigned, Source
 
 DEFAULT_FILE_CHUNK_ROWS = 65536
@@ -27,10 +36,6 @@ DEFAULT_FILE_CHUNK_ROWS = 65536
 # larger, and fewer kernel calls cost less (4 GiB pass: 1.69 s at 65,536 rows of d=32,
 # 1.54 s at 131,072, 1.47 s at 262,144 = 32 MiB; in memory 1.18 s). Two are mapped at once.
 MAPPED_CHUNK_BYTES = 32 << 20
-# Parquet pages are read through a buffer of this size, not a whole column chunk at once.
-PARQUET_BUFFER_BYTES = 1 << 16
-# Rows per decoded Arrow batch; chunks are assembled from several.
-PARQUET_BATCH_ROWS = 16384
 
 
 class NpySource(ChunkedSource):
@@ -42,16 +47,8 @@ class NpySource(ChunkedSource):
         self, path: Path, chunk_rows: int | None = None, dtype=None, handle_invalid="error"
     ) -> None:
         super().__init__(str(path), _default_rows(chunk_rows), dtype, handle_invalid)
-        try:
-            self._array = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise ValueError(f"{path} is not a readable .npy file ({exc})") from None
-        if self._array.ndim != 2:
-            raise ValueError(
-                f"{path} holds a {self._array.ndim}-D array; expected 2-D (rows x features)"
-            )
-        if not np.issubdtype(self._array.dtype, np.number) or np.iscomplexobj(self._array):
-            raise ValueError(f"{path} holds {self._array.dtype} values; expected real numbers")
+        npy_shape(path)  # the checks, with their messages
+        self._array = np.load(path, mmap_mode="r", allow_pickle=False)
         self.n_features = int(self._array.shape[1])
         self.dtype = compute_dtype(self._requested_dtype or self._array.dtype)
         if chunk_rows is None:
@@ -136,21 +133,9 @@ class ParquetSource(ChunkedSource):
         dtype=None,
         handle_invalid="error",
     ):
-        import pyarrow as pa
-        import pyarrow.dataset as ds
-
         super().__init__(str(path), _default_rows(chunk_rows), dtype, handle_invalid)
-        try:
-            self._dataset = ds.dataset(str(path), format="parquet")
-            schema = self._dataset.schema
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise ValueError(f"{path} is not a readable Parquet file or folder ({exc})") from None
-        self.selection = column_rule.select(schema, columns, str(path), probe=self._first_values)
-        if self.selection.vector and not self.selection.n_features:
-            column = self.selection.columns[0]
-            self.selection.n_features = first_vector_width(
-                self._batches([column], 1024), column, str(path)
-            )
+        self._dataset = parquet_dataset(path)
+        self.selection = parquet_selection(self._dataset, columns, str(path))
         column_rule.notify(self.selection, str(path))
         self.n_features = self.selection.n_features
         self.feature_names = self.selection.feature_names
@@ -158,24 +143,11 @@ class ParquetSource(ChunkedSource):
         self._row_count: int | None = None
 
     def _batches(self, columns: list[str], batch_rows: int):
-        for file in self._dataset.files:
-            yield from parquet_batches(file, columns, batch_rows)
-
-    def _first_values(self, columns: list[str]) -> dict:
-        """The first rows of some columns, to tell a row number from a feature."""
-        batch = next(self._batches(columns, column_rule.ROW_NUMBER_PROBE), None)
-        if batch is None:
-            return {}
-        return {c: batch.column(c).to_numpy(zero_copy_only=False) for c in columns}
+        return dataset_batches(self._dataset, columns, batch_rows)
 
     def _rows_hint(self) -> int:
-        import pyarrow as pa
-
         if self._row_count is None:
-            try:
-                self._row_count = int(self._dataset.count_rows())  # file footers only
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise ValueError(f"{self.name} could not be read ({_first_line(exc)})") from None
+            self._row_count = parquet_rows(self._dataset, self.name)
         return self._row_count
 
     def _read(self) -> Iterator[np.ndarray]:
@@ -204,25 +176,6 @@ class ParquetSource(ChunkedSource):
                 yield np.ascontiguousarray(block[:, :filled]).T
         except (pa.ArrowInvalid, OSError) as exc:
             raise ValueError(f"{self.name} could not be read ({exc})") from None
-
-
-def parquet_batches(path: str, columns: list[str], batch_rows: int = PARQUET_BATCH_ROWS):
-    """Record batches of ``columns`` from one Parquet file, as a pass reads them.
-
-    File by file, batch by batch: Arrow's dataset scanner reads ahead several files'
-    row groups, and pre_buffer holds a whole row group's compressed columns (400 MB more
-    peak memory on 1 GiB of 262,144-row groups); a 64 KiB read buffer peaks 30 MB lower
-    than 1 MiB and reads as fast. Columns are decoded on the calling thread: TensorFlow
-    already keeps every core busy, and Arrow's extra threads only added contention
-    (2.05x vs 1.28x the in-memory pass, best of four). Batches of at most
-    PARQUET_BATCH_ROWS: the reader then holds ~50 MB less than with whole chunks, and
-    decodes as fast.
-    """
-    import pyarrow.parquet as pq
-
-    reader = pq.ParquetFile(path, pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
-    size = min(PARQUET_BATCH_ROWS, batch_rows)
-    return reader.iter_batches(batch_size=size, columns=columns, use_threads=False)
 
 
 class DatasetSource(ChunkedSource):
@@ -328,7 +281,3 @@ def write_labels(
 
 def _default_rows(chunk_rows: int | None) -> int:
     return DEFAULT_FILE_CHUNK_ROWS if chunk_rows is None else chunk_rows
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
