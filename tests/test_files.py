@@ -467,3 +467,32 @@ def test_handle_invalid_skip_gives_the_answer_on_the_good_rows(tmp_path, name):
             ours.cluster_centers_, ref.cluster_centers_, rtol=1e-6, atol=1e-6
         )
         np.testing.assert_array_equal(ours.labels_, ref.labels_)
+
+
+# -- fitted attributes ------------------------------------------------------------------
+
+
+def test_file_fitted_model_keeps_feature_names_and_checks_them(tmp_path):
+    frame = pd.DataFrame(np.random.RandomState(0).randn(200, 3), columns=["u", "v", "w"])
+    frame.to_parquet(tmp_path / "t.parquet")
+    km = KMeans(2, random_state=0).fit(tmp_path / "t.parquet")
+    assert list(km.feature_names_in_) == ["u", "v", "w"]
+    km.save(tmp_path / "m.tfkm")
+    loaded = KMeans.load(tmp_path / "m.tfkm")
+    assert list(loaded.feature_names_in_) == ["u", "v", "w"]
+    np.testing.assert_array_equal(loaded.predict(tmp_path / "t.parquet"), km.labels_)
+    with pytest.raises(AttributeError, match=r"labels_ is not kept in a model file.*predict"):
+        loaded.labels_  # noqa: B018
+    frame.rename(columns={"w": "z"}).to_parquet(tmp_path / "other.parquet")
+    with pytest.raises(
+        ValueError, match="has features u, v, z, but the model was fitted on u, v, w"
+    ):
+        km.predict(tmp_path / "other.parquet")
+
+
+def test_partial_fit_needs_minibatch(data):
+    km = KMeans(3)
+    assert not hasattr(km, "partial_fit")
+    with pytest.raises(AttributeError, match="partial_fit needs algorithm='minibatch'"):
+        km.partial_fit(data[:100])
+    assert hasattr(KMeans(3, algorithm="minibatch"), "partial_fit")

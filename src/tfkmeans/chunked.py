@@ -24,16 +24,13 @@ import tensorflow as tf
 
 from tfkmeans import kernels
 from tfkmeans.buffers import RING_SIZE, as_tensor, release_unused_memory, zero_copy_ok
+from tfkmeans.columns import RowsSkipped
 from tfkmeans.progress import report_rows
 from tfkmeans.sources import Assigned, PartialStats, Source, representable
 
 # Rows per float64 block when the first pass computes the mean and variance.
 MOMENT_BLOCK_ROWS = 8192
 HANDLE_INVALID = ("error", "skip")
-
-
-class RowsSkipped(UserWarning):
-    """Rows with a missing value or infinity were left out (``handle_invalid="skip"``)."""
 
 
 def _prefetched(chunks: Iterator) -> Iterator:

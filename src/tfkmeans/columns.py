@@ -24,6 +24,10 @@ class ColumnNotice(UserWarning):
     """Which columns of a file were used as features, and which were left out and why."""
 
 
+class RowsSkipped(UserWarning):
+    """Rows with a missing value or infinity were left out (``handle_invalid="skip"``)."""
+
+
 @dataclass
 class Selection:
     """The feature columns of a table and how to read them."""
