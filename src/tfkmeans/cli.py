@@ -33,6 +33,8 @@ def _import_tensorflow_quietly() -> None:
             import tensorflow
 
             tensorflow.constant(0)  # device set-up prints its notes on first use
+            # Its Python log (retracing advice addressed to our code) is not the user's.
+            tensorflow.get_logger().setLevel("ERROR")
         finally:
             os.dup2(saved, 2)
             os.close(saved)
