@@ -496,3 +496,18 @@ def test_partial_fit_needs_minibatch(data):
     with pytest.raises(AttributeError, match="partial_fit needs algorithm='minibatch'"):
         km.partial_fit(data[:100])
     assert hasattr(KMeans(3, algorithm="minibatch"), "partial_fit")
+
+
+def test_cumulative_lookup_across_blocks_is_one_cumsum(small_files, monkeypatch):
+    """The draw lookup carries its float64 sum across blocks: the positions are those
+    of one np.cumsum over every row, targets at block edges included."""
+    X, folder = small_files
+    monkeypatch.setattr(tfkmeans.chunked, "CUMSUM_BLOCK_ROWS", 333)
+    source = tfkmeans.read(folder / "x.npy", chunk_rows=1000)
+    _, closest = source.kmeanspp_pass(None, source.take(np.array([7]))[0])
+    cumulative = np.cumsum(closest.numpy())
+    rng = np.random.RandomState(0)
+    targets = np.concatenate([rng.uniform(size=50) * cumulative[-1], cumulative[[332, 333, 999]]])
+    targets = np.append(targets, cumulative[-1] * 2)  # past the end: the last row
+    expected = np.minimum(np.searchsorted(cumulative, targets), len(X) - 1)
+    np.testing.assert_array_equal(source.at_cumulative(closest, targets), expected)

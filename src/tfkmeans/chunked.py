@@ -31,6 +31,8 @@ from tfkmeans.sources import Assigned, PartialStats, Source, representable
 # Rows per float64 block when the first pass computes the mean and variance.
 MOMENT_BLOCK_ROWS = 8192
 HANDLE_INVALID = ("error", "skip")
+# Rows per block of the k-means++ cumulative potential (a float64 each).
+CUMSUM_BLOCK_ROWS = 1 << 16
 
 
 def _prefetched(chunks: Iterator) -> Iterator:
@@ -341,6 +343,28 @@ class ChunkedSource(Source):
             updated.append(new)
             start += n
         return potentials, tf.concat(updated, axis=0)
+
+    def at_cumulative(self, closest: tf.Tensor, targets: np.ndarray) -> np.ndarray:
+        """For each target, the first row where the running sum of w_i closest_i reaches
+        it (searchsorted, left), at most n_rows - 1. The float64 sum is carried from
+        block to block by starting each block's cumsum at the total so far, which adds
+        in the very order of one cumsum: bit-identical to it, without an n-long copy."""
+        weights, n = self.sample_weight, self.n_rows
+        targets = np.asarray(targets, dtype=np.float64)
+        found = np.full(len(targets), n - 1, dtype=np.int64)
+        pending = np.ones(len(targets), bool)
+        carry = 0.0
+        for start in range(0, n, CUMSUM_BLOCK_ROWS):
+            stop = min(start + CUMSUM_BLOCK_ROWS, n)
+            block = weights[start:stop] * closest[start:stop].numpy()
+            cumulative = np.cumsum(np.concatenate([[carry], block]))[1:]
+            hit = pending & (targets <= cumulative[-1])
+            found[hit] = start + np.searchsorted(cumulative, targets[hit])
+            pending &= ~hit
+            carry = cumulative[-1]
+            if not pending.any():
+                break
+        return found
 
     def take(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows (centred, float64) and weights at these positions (among kept rows):

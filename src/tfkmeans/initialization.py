@@ -20,7 +20,7 @@ SAMPLE_ROWS_PER_CENTER = 256
 
 
 def greedy_kmeans_plusplus(
-    points: Source,
+    points: InMemory,
     n_clusters: int,
     random_state: np.random.RandomState,
     n_local_trials: int | None = None,
@@ -29,9 +29,6 @@ def greedy_kmeans_plusplus(
 
     The draws and the cumulative sum they search are NumPy's, in scikit-learn's
     order; distances and candidate potentials stay on the device, chunk by chunk.
-    ``points`` is InMemory or any Source with ``supports_row_passes`` (a file): the
-    running distances are one float64 array either way, so the cumulative sum, and
-    with it every draw, is the same.
     """
     weights = points.sample_weight
     n = points.n_rows
