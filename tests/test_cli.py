@@ -248,6 +248,8 @@ def test_elbow_recommends_the_best_defined_silhouette_never_k1(tmp_path, run_cli
     np.save(tmp_path / "three.npy", X)
     result = ok(run_cli("elbow", "three.npy", "--k-range", "1:3", "--out", "e.png", cwd=tmp_path))
     assert "k=1: inertia=" in result.stderr and "silhouette=undefined" in result.stderr
+    # Only our lines on stderr: no TensorFlow log or retracing advice.
+    assert all(line.startswith(("k=", "[tfkmeans]")) for line in result.stderr.splitlines())
     from sklearn.metrics import silhouette_score
 
     from tfkmeans import KMeans
