@@ -507,7 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["k-means++", "random", "k-means||"],
         default="k-means||",
         help="initial centres (default k-means||: about 5 passes over the file; Python's "
-        "KMeans defaults to k-means++, about 3 passes per centre on a file; "
+        "KMeans defaults to k-means++, 2-3 passes per centre on a file; "
         "either gives the answer the same rows give in memory)",
     )
     fit.add_argument(
