@@ -467,6 +467,14 @@ def test_handle_invalid_skip_gives_the_answer_on_the_good_rows(tmp_path, name):
             ours.cluster_centers_, ref.cluster_centers_, rtol=1e-6, atol=1e-6
         )
         np.testing.assert_array_equal(ours.labels_, ref.labels_)
+    # Labels streamed to a file keep one row per row of the input: -1 where skipped.
+    out = ours.predict(source, out=tmp_path / "labels.parquet")
+    table = pq.read_table(out)
+    assert len(table) == len(X)
+    labels = table["label"].to_numpy()
+    assert list(np.flatnonzero(labels == -1)) == [5, 17, 901]
+    np.testing.assert_array_equal(np.delete(labels, [5, 17, 901]), ref.labels_)
+    assert np.isnan(table["distance"].to_numpy()[[5, 17, 901]]).all()
 
 
 # -- fitted attributes ------------------------------------------------------------------

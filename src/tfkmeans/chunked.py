@@ -83,6 +83,12 @@ class ChunkedSource(Source):
         self._first_pass()
         return 0 if self._skipped is None else len(self._skipped)
 
+    @property
+    def skipped_rows(self) -> np.ndarray | None:
+        """File positions (0-based) of the rows left out, after the first pass."""
+        self._first_pass()
+        return self._skipped
+
     def _checked(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         """(rows in the compute dtype, weights or None) chunk by chunk. The first pass
         checks shapes and values; later passes trust a file that passed once, and only

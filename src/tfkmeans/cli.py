@@ -305,7 +305,7 @@ def _cmd_predict(args) -> int:
     km.predict(source, out=args.out)
     note = ""
     if getattr(source, "n_skipped", 0):
-        note = f"; {source.n_skipped} skipped rows have no label (rows are in file order)"
+        note = f"; the {source.n_skipped} skipped rows have label -1 (one row per input row)"
     print(f"labels for {source.n_rows} rows written to {args.out}{note}")
     return 0
 
@@ -540,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument(
         "--out",
         required=True,
-        help=".parquet file to write: label and distance per row, in file order (required)",
+        help=".parquet file to write: label and distance per row, in file order; a row "
+        "skipped by --handle-invalid skip gets label -1 (required)",
     )
 
     plot = add(

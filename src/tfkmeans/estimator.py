@@ -493,13 +493,16 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         With ``out`` (a .parquet path), labels and distances are streamed to that
         file chunk by chunk in row order, written atomically, and ``out`` is returned:
         the way to label data that does not fit in memory.
+        Rows a file source skipped (``handle_invalid="skip"``) get label -1 and
+        distance NaN there, so the output joins back to the file by position.
         """
         source = self._source_for_predict(X)
         centers = self._centers_for(source)
         if out is not None:
             from tfkmeans.files import write_labels
 
-            return write_labels(out, source.assign(centers), cosine=self._cosine)
+            skipped = getattr(source, "skipped_rows", None)  # rows of a file left out
+            return write_labels(out, source.assign(centers), self._cosine, skipped)
         labels, _ = self._assign(source, centers, keep_labels=True)
         return labels
 

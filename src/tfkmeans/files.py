@@ -249,11 +249,17 @@ def read(
 
 
 def write_labels(
-    path: str | os.PathLike, assigned: Iterator[Assigned], cosine: bool = False
+    path: str | os.PathLike,
+    assigned: Iterator[Assigned],
+    cosine: bool = False,
+    skipped: np.ndarray | None = None,
 ) -> Path:
     """Stream ``label`` (int32) and ``distance`` columns to a Parquet file, atomically.
 
     ``distance`` is Euclidean, or the cosine distance 1 - cos for cosine k-means.
+    ``skipped``: file positions of rows the source left out (``handle_invalid="skip"``);
+    each gets label -1 and distance NaN in its place, so the output has one row per
+    row of the file and joins back to it by position.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -266,13 +272,31 @@ def write_labels(
         [pa.field("label", pa.int32(), False), pa.field("distance", pa.float64(), False)]
     )
     options = {"use_dictionary": ["label"]}
+    skipped = np.empty(0, np.int64) if skipped is None else np.asarray(skipped, np.int64)
+    kept, cursor = 0, 0  # rows of the source written so far; rows of the file so far
+
+    def write(writer, labels, distance):
+        writer.write_table(pa.table({"label": labels, "distance": distance}, schema=schema))
+
     with atomic_path(path) as tmp, pq.ParquetWriter(str(tmp), schema, **options) as writer:
         for chunk in assigned:
             squared = chunk.sq_distances.astype(np.float64)
             distance = 0.5 * squared if cosine else np.sqrt(squared)
-            writer.write_table(
-                pa.table({"label": chunk.labels, "distance": distance}, schema=schema)
-            )
+            labels = chunk.labels
+            if len(skipped):
+                raw = kept_to_raw(kept + np.arange(len(labels)), skipped)
+                size = int(raw[-1]) + 1 - cursor if len(raw) else 0
+                full_labels = np.full(size, -1, np.int32)
+                full_distance = np.full(size, np.nan)
+                full_labels[raw - cursor] = labels
+                full_distance[raw - cursor] = distance
+                labels, distance = full_labels, full_distance
+                cursor += size
+            kept += len(chunk.labels)
+            write(writer, labels, distance)
+        tail = int(np.count_nonzero(skipped >= cursor)) if len(skipped) else 0
+        if tail:
+            write(writer, np.full(tail, -1, np.int32), np.full(tail, np.nan))
     return path
 
 
