@@ -126,12 +126,10 @@ def read_model(path: str | os.PathLike) -> tuple[dict, dict]:
     return meta, arrays
 
 
-# The fitted attributes a model file keeps; labels_ (one per training row) is not kept.
-KEPT_ATTRIBUTES = ("cluster_centers_", "inertia_", "n_iter_", "n_features_in_", "feature_names_in_")
-
-
 def load_model(cls, path: str | os.PathLike):
-    """Read a model file written by ``save_model``; every failure is a one-line ValueError."""
+    """Read a model file written by ``save_model``; every failure is a one-line ValueError.
+    The model keeps cluster_centers_, inertia_, n_iter_, n_features_in_ and
+    feature_names_in_; labels_ (one per training row) is not kept."""
     path = Path(path)
     if path.is_dir() and (path / "metadata").is_dir() and (path / "data").is_dir():
         return load_spark_model(cls, path)
