@@ -25,7 +25,8 @@ from tfkmeans.spark import SparkKMeans, SparkKMeansModel
 # On Databricks `spark` already exists; elsewhere, start a small local session (over
 # Spark Connect when SPARK_REMOTE is set: pyspark's builder reads it).
 spark = SparkSession.getActiveSession()
-if spark is None:
+started_here = spark is None
+if started_here:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers use this Python
     builder = SparkSession.builder.appName("tfkmeans-example")
     if "SPARK_REMOTE" not in os.environ:
@@ -71,3 +72,10 @@ reloaded = SparkKMeansModel.load(path)
 print("reloaded centres equal:", np.allclose(reloaded.clusterCenters(), model.clusterCenters()))
 served = KMeansModel.load(path)  # Spark ML's own model
 print("Spark ML centres equal:", np.allclose(served.clusterCenters(), model.clusterCenters()))
+
+# COMMAND ----------
+
+# A local session started above is stopped (a local Spark Connect server otherwise keeps
+# the process alive); on Databricks the notebook's session stays.
+if started_here:
+    spark.stop()
