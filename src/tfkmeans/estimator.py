@@ -32,6 +32,7 @@ from tfkmeans.minibatch import MiniBatchState, minibatch
 from tfkmeans.minibatch import step as minibatch_step
 from tfkmeans.progress import IterationReporter, make_reporter, rows_reported_to
 from tfkmeans.sources import InMemory, Source
+from tfkmeans.sparse_source import SparseSource
 from tfkmeans.validation import (
     as_source,
     check_init_array,
@@ -179,10 +180,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             init_size = min(self.init_size or 3 * self._minibatch_size, source.n_rows)
             init_size = max(init_size, self.n_clusters)
             if init_size < source.n_rows:
-                sample, weights = source.sample(init_size, random_state)
-                points = InMemory(
-                    sample, weights, dtype=np.float64, origin=np.zeros(source.n_features)
-                )
+                points = source.sample_source(init_size, random_state)
                 centers = initial_centers(points, self.n_clusters, self.init, random_state)
                 return self._project(source, centers)
         init = self.init
@@ -199,9 +197,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def _best_start(self, source: Source, starts: list[np.ndarray], random_state) -> np.ndarray:
         """The initial centres with the lowest inertia on a validation sample."""
         size = min(self.init_size or 3 * self._minibatch_size, source.n_rows)
-        sample, weights = source.sample(size, random_state)
-        points = InMemory(sample, sample_weight=weights, dtype=np.float64)
-        scores = [final_assignment(points, c - points.origin, False)[1] for c in starts]
+        points = source.sample_source(size, random_state)
+        scores = [final_assignment(points, c, False)[1] for c in starts]
         return starts[int(np.argmin(scores))]
 
     def _project(self, source: Source, centers: np.ndarray) -> np.ndarray:
@@ -407,7 +404,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def transform(self, X):
         """Distance from each row to each centre (n x k): Euclidean, or 1 - cos for cosine."""
         source = self._source_for_predict(X)
-        if not isinstance(source, InMemory):
+        if not isinstance(source, (InMemory, SparseSource)):
             raise TypeError("transform needs in-memory X; use predict for a Source")
         squared = source.sq_distances(self._centers_for(source))
         distances = 0.5 * squared if self._cosine else np.sqrt(squared)

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from tfkmeans import kernels
 from tfkmeans.sources import PartialStats
+from tfkmeans.sparse_source import SparseRows
 
 
 @dataclass
@@ -105,16 +106,25 @@ def step(
     normalize: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[float, float]:
     """One mini-batch step; returns (batch inertia per unit weight, squared shift)."""
-    raw = kernels.lloyd_stats(rows, weights, origin, tf.constant(state.centers, rows.dtype))
+    if isinstance(rows, SparseRows):  # sparse rows are not centred: origin is zero
+        raw = rows.lloyd_stats(weights, state.centers, len(rows), row_norms=True)
+    else:
+        raw = kernels.lloyd_stats(rows, weights, origin, tf.constant(state.centers, rows.dtype))
     stats = PartialStats(raw.sums.numpy(), raw.weights.numpy(), float(raw.inertia))
     shift = apply_batch(state, stats)
     if reassign and reassignment_ratio > 0:
-        batch_rows = rows.numpy().astype(np.float64) - origin.numpy()
+        # SparseRows hand out dense rows only at the positions picked.
+        batch_rows = rows if isinstance(rows, SparseRows) else dense_batch(rows, origin)
         reassign_starved_centers(state, batch_rows, reassignment_ratio, random_state)
     if normalize is not None:
         state.centers = normalize(state.centers)
     batch_weight = float(stats.weights.sum())  # already on the host: no extra device sync
     return stats.inertia / max(batch_weight, 1e-300), shift
+
+
+def dense_batch(rows: tf.Tensor, origin: tf.Tensor) -> np.ndarray:
+    """A dense batch as centred float64 rows, for reassignment."""
+    return rows.numpy().astype(np.float64) - origin.numpy()
 
 
 def minibatch(

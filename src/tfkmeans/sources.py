@@ -62,6 +62,12 @@ class Assigned:
     weights: np.ndarray  # (m,)
 
 
+def draw_positions(weights: np.ndarray, m: int, random_state: np.random.RandomState) -> np.ndarray:
+    """Up to m distinct row positions drawn by weight (scikit-learn's draw for random init)."""
+    m = min(m, len(weights))
+    return random_state.choice(len(weights), size=m, replace=False, p=weights / weights.sum())
+
+
 def representable(origin: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """``origin`` rounded to ``dtype`` and widened back to float64."""
     return np.asarray(origin, dtype=dtype).astype(np.float64)
@@ -107,6 +113,11 @@ class Source(abc.ABC):
     @abc.abstractmethod
     def sample(self, m: int, random_state: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
         """Up to m distinct rows (centred, float64) and their weights, drawn by weight."""
+
+    def sample_source(self, m: int, random_state: np.random.RandomState) -> Source:
+        """The rows ``sample`` draws, as a Source in this Source's centred coordinates."""
+        rows, weights = self.sample(m, random_state)
+        return InMemory(rows, weights, dtype=np.float64, origin=np.zeros(self.n_features))
 
     def rows_in_memory(self) -> InMemory | None:
         """Self when every row is one tensor; file and Spark sources answer None."""
@@ -361,10 +372,7 @@ class InMemory(Source):
         return rows, self.sample_weight[positions]
 
     def sample(self, m: int, random_state: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
-        m = min(m, self.n_rows)
-        p = self.sample_weight / self.sample_weight.sum()
-        positions = random_state.choice(self.n_rows, size=m, replace=False, p=p)
-        return self.take(positions)
+        return self.take(draw_positions(self.sample_weight, m, random_state))
 
     def rows_in_memory(self) -> InMemory:
         return self

@@ -9,6 +9,8 @@ import tensorflow as tf
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from tfkmeans.sources import InMemory, Source
+from tfkmeans.sparse_source import SparseSource, canonical_csr, is_sparse
+from tfkmeans.sparse_source import unit_rows as unit_sparse_rows
 
 
 def compute_dtype(dtype: np.dtype) -> np.dtype:
@@ -142,6 +144,38 @@ def as_source(
                 "normalised (unit_rows=True) or pass the data in memory"
             )
         return X, None
+    if is_sparse(X):
+        return sparse_source(
+            estimator, X, sample_weight, reset=reset, chunk_rows=chunk_rows, unit=unit
+        )
     return in_memory_source(
         estimator, X, sample_weight, reset=reset, chunk_rows=chunk_rows, unit=unit
     )
+
+
+def check_sparse_rows(estimator, X, *, reset: bool):
+    """A finite CSR matrix in canonical form (float64 kept, other dtypes become float32);
+    CSC, COO and ``tf.SparseTensor`` are converted without densifying."""
+    if isinstance(X, tf.SparseTensor):
+        X = canonical_csr(X)
+    try:
+        X = validate_data(
+            estimator, X, reset=reset, accept_sparse="csr", dtype="numeric", ensure_min_samples=1
+        )
+    except ValueError as exc:
+        raise ValueError(one_line(exc, X)) from None
+    X = canonical_csr(X)
+    return X.astype(compute_dtype(X.dtype), copy=False)
+
+
+def sparse_source(
+    estimator, X, sample_weight=None, *, reset: bool, chunk_rows: int | None, unit: bool = False
+) -> tuple[SparseSource, object]:
+    """Validated sparse rows as a SparseSource, and the validated CSR matrix itself."""
+    rows = check_sparse_rows(estimator, X, reset=reset)
+    weights = check_weights(sample_weight, rows)
+    if unit:
+        rows = unit_sparse_rows(rows)
+    source = SparseSource(rows, weights, chunk_rows=chunk_rows)
+    source.unit_rows = unit
+    return source, rows
