@@ -55,8 +55,8 @@ def unit_rows(X: sp.csr_matrix) -> sp.csr_matrix:
             f"metric='cosine' needs non-zero rows, but row {zero[0]} (and {len(zero) - 1} "
             "more) is all zeros."
         )
-    scale = np.repeat(1.0 / norms, np.diff(X.indptr))
-    return sp.csr_matrix(((X.data * scale).astype(X.dtype), X.indices, X.indptr), shape=X.shape)
+    data = (X.data / np.repeat(norms, np.diff(X.indptr))).astype(X.dtype)
+    return sp.csr_matrix((data, X.indices, X.indptr), shape=X.shape)
 
 
 class SparseRows:
