@@ -73,7 +73,9 @@ def sparse_topics(
         counts = per_row[start:stop]
         row_of = np.repeat(np.arange(stop - start), counts)
         topical = rng.random_sample(len(row_of)) < topic_share
-        cols = np.minimum(np.searchsorted(background, rng.random_sample(len(row_of))), n_features - 1)
+        cols = np.minimum(
+            np.searchsorted(background, rng.random_sample(len(row_of))), n_features - 1
+        )
         picks = rng.randint(0, vocab_size, len(row_of))
         cols[topical] = vocabularies[labels[start + row_of[topical]], picks[topical]]
         values = np.log1p(rng.geometric(0.5, len(row_of))).astype(np.float64)

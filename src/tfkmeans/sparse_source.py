@@ -59,6 +59,11 @@ def unit_rows(X: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix((data, X.indices, X.indptr), shape=X.shape)
 
 
+# Below this many products (stored values x centres) a pass runs as one part: a
+# second concurrent loop costs more than it overlaps.
+PART_MIN_WORK = 1 << 22
+
+
 class SparseRows:
     """A block of CSR rows: on the host for picking rows, as tensors for the kernels.
 
@@ -85,11 +90,20 @@ class SparseRows:
     def __getitem__(self, positions) -> np.ndarray:
         return self.matrix[np.asarray(positions)].toarray().astype(np.float64)
 
+    def n_parts(self, n_centers: int) -> int:
+        """Row ranges to run side by side: one per inter-op thread when each has at
+        least PART_MIN_WORK products (stored values x centres) to do."""
+        work = self.matrix.nnz * n_centers
+        return int(max(1, min(kernels._parallel_threads(), work // PART_MIN_WORK, len(self))))
+
     def lloyd_stats(
         self, weights: tf.Tensor, centers: np.ndarray, chunk_rows: int, row_norms: bool
     ) -> sparse_kernels.PassStats:
         centers_t = tf.constant(np.asarray(centers, dtype=self.np_dtype))
-        return sparse_kernels.lloyd_stats(self.tensors, weights, centers_t, chunk_rows, row_norms)
+        parts = self.n_parts(len(centers_t))
+        return sparse_kernels.lloyd_stats(
+            self.tensors, weights, centers_t, chunk_rows, row_norms, parts
+        )
 
 
 class SparseSource(Source):
@@ -160,6 +174,7 @@ class SparseSource(Source):
             tf.constant(centers64.astype(self.dtype)),
             tf.constant(centers64),
             self._chunk(len(centers64)),
+            self.rows.n_parts(len(centers64)),
         )
         yield Assigned(labels.numpy(), sq.numpy(), self.sample_weight)
 
@@ -170,6 +185,7 @@ class SparseSource(Source):
             self._row_sqnorms(),
             tf.constant(np.asarray(centers, dtype=np.float64)),
             self._chunk(len(centers)),
+            self.rows.n_parts(len(centers)),
         )
         return out.numpy()
 
@@ -186,6 +202,7 @@ class SparseSource(Source):
             closest,
             tf.constant(np.asarray(centers, dtype=np.float64)),
             self._chunk(len(centers)),
+            self.rows.n_parts(len(centers)),
         )
         return potentials.numpy(), closest
 
