@@ -123,6 +123,7 @@ class SparseSource(Source):
         self.chunk_rows = None if chunk_rows is None else int(chunk_rows)
         self._sqnorms: tf.Tensor | None = None
         self._mean_variance: float | None = None
+        self._sqnorm: float | None = None
 
     @property
     def n_rows(self) -> int:
@@ -162,7 +163,8 @@ class SparseSource(Source):
         stats = self.rows.lloyd_stats(
             self.weights, centers, self._chunk(len(centers)), row_norms=False
         )
-        sqnorm = float(tf.reduce_sum(self._weights64 * self._row_sqnorms()))
+        if self._sqnorm is None:  # sum_i w_i ||x_i||^2: the same in every pass
+            self._sqnorm = float(tf.reduce_sum(self._weights64 * self._row_sqnorms()))
         return PartialStats(
             stats.sums.numpy(), stats.weights.numpy(), float(stats.inertia) + sqnorm
         )
