@@ -23,7 +23,14 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfkmeans.kernels import _chunk_bounds, _dots, _for_chunks, auto_chunk_rows
+from tfkmeans.kernels import (
+    _chunk_bounds,
+    _cluster_sums,
+    _dots,
+    _for_chunks,
+    _pinned,
+    auto_chunk_rows,
+)
 from tfkmeans.sources import PartialStats
 
 # A skipped row's gap (in squared distance) must exceed this many ulps of
@@ -33,17 +40,22 @@ GEMM_ROUNDING_ULPS = 32.0
 
 
 @tf.function(reduce_retracing=True, autograph=False)
-def _hamerly_pass(rows, weights, origin, centers, labels, lower, drop, half_gap, margin, chunk):
+def _hamerly_pass(
+    rows, weights, origin, centers, labels, lower, drop, half_gap, margin, chunk, dims
+):
     """One bounded pass over ``rows`` (raw, row dtype) for ``centers`` (centred, float64).
 
     ``labels``/``lower``: each row's centre and lower bound from the previous pass;
     ``drop`` (k): how much a row's lower bound falls, by its label (the largest shift of
     any other centre); ``half_gap`` (k): half the distance to the nearest other centre.
     Returns sums, weights and exact inertia (float64), the new labels and lower bounds,
-    and the number of rows whose distances were computed.
+    and the number of rows whose distances were computed. Sums and weights are taken
+    as the Lloyd pass takes them (row dtype, per chunk, ``_cluster_sums``), so both
+    algorithms reach the same centres to the last bit; ``dims`` = (d, k), static.
     """
+    rows, centers = _pinned(rows, centers, dims)
     n = tf.shape(rows)[0]
-    k = tf.shape(centers)[0]
+    k = dims[1]
     centers_low = tf.cast(centers, rows.dtype)
     center_sqnorm = tf.reduce_sum(tf.square(centers_low), axis=1)
     max_sqnorm = tf.reduce_max(tf.reduce_sum(tf.square(centers), axis=1))
@@ -54,7 +66,8 @@ def _hamerly_pass(rows, weights, origin, centers, labels, lower, drop, half_gap,
         stop = tf.minimum(start + chunk, n)
         x = rows[start:stop] - origin
         x64 = tf.cast(x, tf.float64)
-        w = tf.cast(weights[start:stop], tf.float64)
+        w_low = weights[start:stop]
+        w = tf.cast(w_low, tf.float64)
         label = labels[start:stop]
         bound = lower[start:stop] - tf.gather(drop, label)
         upper = tf.norm(x64 - tf.gather(centers, label), axis=1)
@@ -67,18 +80,19 @@ def _hamerly_pass(rows, weights, origin, centers, labels, lower, drop, half_gap,
         xs = tf.gather(x, picked)
         partial = center_sqnorm[tf.newaxis, :] - 2.0 * _dots(xs, centers_low)
         new_label = tf.argmin(partial, axis=1, output_type=tf.int32)
-        two = -tf.math.top_k(-partial, k=tf.minimum(2, k)).values
+        two = -tf.math.top_k(-partial, k=min(2, k)).values
         second = tf.cast(two[:, -1], tf.float64) + tf.gather(row_sqnorm, picked)
         slack = margin * (tf.gather(row_sqnorm, picked) + max_sqnorm)
         new_lower = tf.sqrt(tf.maximum(second - slack, 0.0))
-        new_lower = tf.where(k > 1, new_lower, tf.fill(tf.shape(new_lower), tf.constant(np.inf, tf.float64)))
+        if k == 1:
+            new_lower = tf.fill(tf.shape(new_lower), tf.constant(np.inf, tf.float64))
         at = picked[:, tf.newaxis]
         label = tf.tensor_scatter_nd_update(label, at, new_label)
         bound = tf.tensor_scatter_nd_update(bound, at, new_lower)
         sq = tf.reduce_sum(tf.square(x64 - tf.gather(centers, label)), axis=1)
         return (
-            sums + tf.math.unsorted_segment_sum(x64 * w[:, tf.newaxis], label, k),
-            totals + tf.math.unsorted_segment_sum(w, label, k),
+            sums + tf.cast(_cluster_sums(x * w_low[:, tf.newaxis], label, k, False), tf.float64),
+            totals + tf.cast(tf.math.unsorted_segment_sum(w_low, label, k), tf.float64),
             inertia + tf.reduce_sum(w * sq),
             n_computed + tf.shape(picked)[0],
             labels_out.write(i, label),
@@ -122,8 +136,10 @@ def half_gaps(centers: np.ndarray) -> np.ndarray:
 class HamerlyBounds:
     """Labels and lower bounds of in-memory rows, carried from one pass to the next."""
 
-    def __init__(self, rows: tf.Tensor, weights: tf.Tensor, origin: np.ndarray) -> None:
-        self.rows, self.weights = rows, weights
+    def __init__(
+        self, rows: tf.Tensor, weights: tf.Tensor, origin: np.ndarray, chunk_rows: int | None
+    ) -> None:
+        self.rows, self.weights, self.chunk_rows = rows, weights, chunk_rows
         self.origin = tf.constant(origin, rows.dtype)
         n = int(rows.shape[0])
         self.labels = tf.zeros([n], tf.int32)
@@ -151,7 +167,8 @@ class HamerlyBounds:
             tf.constant(drop),
             tf.constant(gaps),
             tf.constant(self.margin, tf.float64),
-            tf.constant(auto_chunk_rows(k)),
+            tf.constant(self.chunk_rows or auto_chunk_rows(k)),
+            (int(centers.shape[1]), k),
         )
         self.previous = centers
         self.computed.append(int(n_computed))

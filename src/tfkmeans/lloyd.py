@@ -33,11 +33,17 @@ class LloydResult:
 def relocate_empty_clusters(
     source: Source, centers: np.ndarray, stats: PartialStats
 ) -> PartialStats:
-    """Give each empty cluster one of the rows farthest from its centre (scikit-learn's rule)."""
+    """Give each empty cluster one of the rows farthest from its centre (scikit-learn's rule).
+
+    When every row sits on its centre (more clusters than distinct rows), moving one
+    is pointless and nothing moves, as in scikit-learn.
+    """
     empty = np.flatnonzero(stats.weights <= 0)
     if len(empty) == 0:
         return stats
     rows, weights, labels = source.farthest(centers, len(empty))
+    if not np.any(rows != centers[labels]):
+        return stats
     sums, totals = stats.sums.copy(), stats.weights.copy()
     for cluster, row, weight, old in zip(empty, rows, weights, labels, strict=False):
         sums[old] -= row * weight

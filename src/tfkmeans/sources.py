@@ -311,7 +311,7 @@ class InMemory(Source):
     def bounds(self):
         from tfkmeans.bounds import HamerlyBounds
 
-        return HamerlyBounds(self.rows, self.weights, self.origin)
+        return HamerlyBounds(self.rows, self.weights, self.origin, self.chunk_rows)
 
     def assign(self, centers: np.ndarray) -> Iterator[Assigned]:
         origin, centers_t = self._tensor(self.origin), self._tensor(centers)
