@@ -62,14 +62,20 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         standard deviation for adam); ``tol`` is then the relative change of the
         objective between steps; ``objective_history_`` holds it per step.
       - ``"minibatch"``: Sculley's mini-batch k-means, as scikit-learn's
-        MiniBatchKMeans: ``batch_size`` rows per step (default 1024), ``max_iter``
-        epochs, early stop after ``max_no_improvement`` steps without a better
-        smoothed inertia (``tol`` is not used), ``reassignment_ratio`` for starved centres, init on
-        ``init_size`` rows (default 3 x batch_size); ``partial_fit`` feeds a stream.
+        MiniBatchKMeans: ``batch_size`` rows per step (default 1024, at most n),
+        ``max_iter`` epochs, early stop after ``max_no_improvement`` steps without a
+        better smoothed inertia, or when ``tol`` > 0 and a step's squared centre shift is
+        within ``tol`` x the mean variance; ``reassignment_ratio`` for starved centres,
+        init on ``init_size`` rows (default 3 x batch_size); ``partial_fit`` feeds a stream.
+      - ``"elkan"``: the iterations of ``"lloyd"`` (same centres and labels), with
+        triangle-inequality bounds (Hamerly's) that skip the distances of rows whose
+        nearest centre cannot have changed; see README for when it pays.
 
     ``metric="cosine"`` is spherical k-means: rows and centres on the unit sphere,
     centres renormalised after every update (Spark's ``distanceMeasure="cosine"``);
     ``inertia_``, ``score`` and ``transform`` then use the cosine distance 1 - cos.
+
+    ``copy_x`` is accepted for scikit-learn compatibility: X is never modified in place.
 
     ``batch_size`` is also the number of rows per kernel chunk for the other
     algorithms (default: about 2**19 / n_clusters rows, so a chunk's distances stay
@@ -82,7 +88,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "algorithm": [StrOptions({"lloyd", "gradient", "minibatch"})],
+        "algorithm": [StrOptions({"lloyd", "elkan", "gradient", "minibatch"})],
         "metric": [StrOptions({"euclidean", "cosine"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -92,7 +98,10 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         "max_no_improvement": [None, Interval(Integral, 0, None, closed="left")],
         "reassignment_ratio": [Interval(Real, 0, None, closed="left")],
         "init_size": [None, Interval(Integral, 1, None, closed="left")],
+        "copy_x": ["boolean"],
     }
+    # n_init="auto" with a random or callable init (MiniBatchKMeans' is 3).
+    default_n_init = 10
 
     def __init__(
         self,
@@ -112,6 +121,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         max_no_improvement: int | None = 10,
         reassignment_ratio: float = 0.01,
         init_size: int | None = None,
+        copy_x: bool = True,
     ) -> None:
         self.n_clusters = n_clusters
         self.init = init
@@ -128,6 +138,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         self.max_no_improvement = max_no_improvement
         self.reassignment_ratio = reassignment_ratio
         self.init_size = init_size
+        self.copy_x = copy_x
 
     # -- fitting -----------------------------------------------------------------------------
 
@@ -140,7 +151,25 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
 
     @property
     def _minibatch_size(self) -> int:
-        return self.batch_size or MINIBATCH_SIZE
+        return getattr(self, "_batch_size", None) or self.batch_size or MINIBATCH_SIZE
+
+    def _minibatch_sizes(self, n_rows: int) -> None:
+        """``_batch_size`` (at most n) and ``_init_size``, as MiniBatchKMeans sets them."""
+        self._batch_size = min(self.batch_size or MINIBATCH_SIZE, n_rows)
+        init_size = self.init_size
+        if init_size is None:
+            init_size = 3 * self._batch_size
+            if init_size < self.n_clusters:
+                init_size = 3 * self.n_clusters
+        elif init_size < self.n_clusters:
+            warnings.warn(
+                f"init_size={init_size} should be larger than n_clusters={self.n_clusters}. "
+                "Setting it to min(3*n_clusters, n_samples)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            init_size = 3 * self.n_clusters
+        self._init_size = min(init_size, n_rows)
 
     @property
     def _cosine(self) -> bool:
@@ -152,11 +181,11 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             return None
         return unit_sphere(source.origin)
 
-    def _n_init(self) -> int:
+    def _resolve_n_init(self) -> int:
         if self.n_init != "auto":
             n_init = int(self.n_init)
         elif isinstance(self.init, str) and self.init == "random" or callable(self.init):
-            n_init = 10
+            n_init = self.default_n_init
         else:
             n_init = 1
         if not isinstance(self.init, str) and not callable(self.init) and n_init != 1:
@@ -167,6 +196,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
                 stacklevel=3,
             )
             n_init = 1
+        self._n_init = n_init
         return n_init
 
     def _source_for_fit(self, X, sample_weight) -> tuple[Source, np.ndarray | None]:
@@ -177,8 +207,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def _init_centers(self, source: Source, rows, random_state) -> np.ndarray:
         if self.algorithm == "minibatch" and isinstance(self.init, str):
             # As MiniBatchKMeans: initialise on a sample of init_size rows.
-            init_size = min(self.init_size or 3 * self._minibatch_size, source.n_rows)
-            init_size = max(init_size, self.n_clusters)
+            init_size = self._init_size
             if init_size < source.n_rows:
                 points = source.sample_source(init_size, random_state)
                 centers = initial_centers(points, self.n_clusters, self.init, random_state)
@@ -196,8 +225,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
 
     def _best_start(self, source: Source, starts: list[np.ndarray], random_state) -> np.ndarray:
         """The initial centres with the lowest inertia on a validation sample."""
-        size = min(self.init_size or 3 * self._minibatch_size, source.n_rows)
-        points = source.sample_source(size, random_state)
+        points = source.sample_source(self._init_size, random_state)
         scores = [final_assignment(points, c, False)[1] for c in starts]
         return starts[int(np.argmin(scores))]
 
@@ -228,6 +256,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
                 n_rows=source.n_rows,
                 batch_size=self._minibatch_size,
                 max_iter=self.max_iter,
+                tol=self.tol * source.mean_variance if self.tol > 0 else 0.0,
                 max_no_improvement=self.max_no_improvement or 0,
                 reassignment_ratio=self.reassignment_ratio,
                 random_state=random_state,
@@ -244,12 +273,21 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             tol=self.tol * source.mean_variance,
             normalize=normalize,
             on_iteration=reporter,
+            bounds=self._algorithm == "elkan",
         )
         return result.centers, result.n_iter, result.inertia_history
 
     def _check_algorithm_params(self) -> None:
         if self.algorithm == "gradient":
             make_optimizer(self.optimizer, self.learning_rate or 1.0)
+        self._algorithm = self.algorithm
+        if self.algorithm == "elkan" and self.n_clusters == 1:
+            warnings.warn(
+                "algorithm='elkan' doesn't make sense for a single cluster. Using 'lloyd' instead.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self._algorithm = "lloyd"
 
     def fit(self, X, y=None, sample_weight=None):
         """Compute k-means clustering; ``X`` is array-like, a tensor or a tfkmeans Source."""
@@ -258,6 +296,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         self._stream = self._random_state = None  # a later partial_fit starts from this fit
         source, rows = self._source_for_fit(X, sample_weight)
         check_n_clusters(self.n_clusters, source.n_rows)
+        if self.algorithm == "minibatch":
+            self._minibatch_sizes(source.n_rows)
         random_state = check_random_state(self.random_state)
         reporter = make_reporter(self.algorithm, self.verbose, total=self.max_iter)
         try:
@@ -286,7 +326,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def _fit_runs(self, source: Source, rows, reporter: IterationReporter, random_state):
         """Every restart from its own initial centres; the best as (centres, labels,
         inertia, n_iter, history)."""
-        n_init = self._n_init()
+        n_init = self._resolve_n_init()
         keep_labels = rows is not None or source.n_rows <= MAX_ROWS_FOR_LABELS
         best = None
         starts = [self._init_centers(source, rows, random_state) for _ in range(n_init)]
@@ -332,6 +372,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         )
         if first:
             check_n_clusters(self.n_clusters, source.n_rows)
+            self._minibatch_sizes(source.n_rows)
         if getattr(self, "_random_state", None) is None:
             self._random_state = check_random_state(self.random_state)
         if first:

@@ -136,6 +136,7 @@ def minibatch(
     batch_size: int,
     max_iter: int,
     max_no_improvement: int,
+    tol: float = 0.0,
     reassignment_ratio: float,
     random_state: np.random.RandomState,
     normalize: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -143,8 +144,10 @@ def minibatch(
 ) -> MiniBatchResult:
     """Run mini-batch steps for ``max_iter`` epochs or until early stopping.
 
-    There is no shift tolerance: single-batch shifts are noise, so only the
-    smoothed inertia decides (scikit-learn's MiniBatchKMeans also defaults tol to 0).
+    As scikit-learn's MiniBatchKMeans: a step after the first stops the run when its
+    squared centre shift is within ``tol`` (already scaled by the data's mean variance;
+    0, the default, turns it off), or after ``max_no_improvement`` steps without a
+    better smoothed inertia.
     """
     n_clusters = len(centers)
     state = MiniBatchState(np.asarray(centers, np.float64).copy(), np.zeros(n_clusters))
@@ -173,6 +176,8 @@ def minibatch(
         if on_iteration is not None:
             on_iteration(done, inertia, shift)
         # The first step measures the initial centres: it is not a step's improvement.
+        if done > 1 and tol > 0 and shift <= tol:
+            break
         if done > 1 and should_stop(state, inertia, alpha, max_no_improvement):
             break
         if done >= n_steps:

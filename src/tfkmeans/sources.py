@@ -131,6 +131,12 @@ class Source(abc.ABC):
         for ``partial_stats`` once per iteration)."""
         return None
 
+    def bounds(self):
+        """Distance bounds kept with the rows from one Lloyd pass to the next
+        (``bounds.HamerlyBounds``: its ``partial_stats`` skips rows whose centre cannot
+        change), or None: the solver then makes plain passes, with the same result."""
+        return None
+
     def chunks(self) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
         """Raw (not centred) rows and their weights as tensors, chunk by chunk, in row order."""
         raise NotImplementedError(f"{type(self).__name__} does not stream chunks")
@@ -313,6 +319,11 @@ class InMemory(Source):
             empty_cluster=int(out.stop) == kernels.STEPS_EMPTY_CLUSTER,
         )
 
+    def bounds(self):
+        from tfkmeans.bounds import HamerlyBounds
+
+        return HamerlyBounds(self.rows, self.weights, self.origin, self.chunk_rows)
+
     def assign(self, centers: np.ndarray) -> Iterator[Assigned]:
         origin, centers_t = self._tensor(self.origin), self._tensor(centers)
         labels, sq = kernels.assign(self.rows, origin, centers_t, self.chunk_rows)
@@ -340,11 +351,8 @@ class InMemory(Source):
             yield tf.gather(self.rows, picked), tf.gather(self.weights, picked)
 
     def sq_distances(self, centers: np.ndarray) -> np.ndarray:
-        """All squared distances to ``centers`` (n x m), for transform."""
-        out = kernels.sq_distances(
-            self.rows, self._tensor(self.origin), self._tensor(centers), self._chunk(len(centers))
-        )
-        return out.numpy()
+        """All squared distances to ``centers`` (n x m, float64, exact), for transform."""
+        return kernels.exact_sq_distances(self.rows, self.origin, centers).numpy()
 
     def kmeanspp_pass(
         self, closest: tf.Tensor | None, centers: np.ndarray

@@ -166,7 +166,7 @@ class SparseSource(Source):
         if self._sqnorm is None:  # sum_i w_i ||x_i||^2: the same in every pass
             self._sqnorm = float(tf.reduce_sum(self._weights64 * self._row_sqnorms()))
         return PartialStats(
-            stats.sums.numpy(), stats.weights.numpy(), float(stats.inertia) + sqnorm
+            stats.sums.numpy(), stats.weights.numpy(), float(stats.inertia) + self._sqnorm
         )
 
     def assign(self, centers: np.ndarray) -> Iterator[Assigned]:

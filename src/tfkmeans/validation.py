@@ -75,10 +75,15 @@ def check_n_clusters(n_clusters: int, n_rows: int) -> None:
 
 def check_init_array(init, n_clusters: int, n_features: int) -> np.ndarray:
     init = np.asarray(to_numpy_if_tensor(init), dtype=np.float64)
-    if init.shape != (n_clusters, n_features):
+    if init.ndim != 2 or init.shape[0] != n_clusters:
         raise ValueError(
-            f"The shape of the initial centers {init.shape} does not match "
-            f"(n_clusters, n_features) = ({n_clusters}, {n_features})."
+            f"The shape of the initial centers {init.shape} does not match the number of "
+            f"clusters {n_clusters}."
+        )
+    if init.shape[1] != n_features:
+        raise ValueError(
+            f"The shape of the initial centers {init.shape} does not match the number of "
+            f"features of the data {n_features}."
         )
     if not np.all(np.isfinite(init)):
         raise ValueError("The initial centers contain NaN or infinity.")
