@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.util
 from contextlib import contextmanager
 
-import scipy.sparse as sp
 import sklearn.cluster
 
 from tfkmeans import KMeans
@@ -110,23 +109,6 @@ DIFFERENCES = {
     "test_integer_input": "integer input gives float32 centres (float64 only from float64)",
 }
 
-# Until sparse input lands (branch sparse), tests given a scipy.sparse matrix fail on it.
-# One switch: that branch deletes this constant and the check that uses it.
-SPARSE_PENDING = "sparse input: branch sparse"
-
-
-def _sparse_parameters(item) -> bool:
-    """Whether a test's parametrization hands it a sparse matrix or a sparse container."""
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    containers = getattr(SUITE, "CSR_CONTAINERS", ())
-    return any(
-        sp.issparse(value) or any(value is container for container in containers)
-        for value in params.values()
-    )
-
-
 def expected_failure(item) -> str | None:
     """The documented reason ``item`` is expected to fail, or None."""
-    if SPARSE_PENDING and _sparse_parameters(item):
-        return SPARSE_PENDING
     return DIFFERENCES.get(item.originalname)
