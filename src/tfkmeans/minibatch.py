@@ -107,7 +107,7 @@ def step(
 ) -> tuple[float, float]:
     """One mini-batch step; returns (batch inertia per unit weight, squared shift)."""
     if isinstance(rows, SparseRows):  # sparse rows are not centred: origin is zero
-        raw = rows.lloyd_stats(weights, state.centers, len(rows), row_norms=True)
+        raw = rows.lloyd_stats(weights, state.centers, None, row_norms=True)
     else:
         raw = kernels.lloyd_stats(rows, weights, origin, tf.constant(state.centers, rows.dtype))
     stats = PartialStats(raw.sums.numpy(), raw.weights.numpy(), float(raw.inertia))

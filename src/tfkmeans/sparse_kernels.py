@@ -20,6 +20,16 @@ import tensorflow as tf
 
 from tfkmeans.kernels import PassStats, _chunk_bounds, _for_chunks
 
+# Rows per per-cluster sums product in a Lloyd pass (see ``lloyd_stats``).
+SUMS_ROWS = 1 << 16
+# Distances per chunk (rows x k) where the caller leaves the chunk size to the kernels.
+CHUNK_DISTANCES = 1 << 16
+
+
+def auto_chunk_rows(n_clusters: int) -> int:
+    """Rows per chunk so that a chunk's rows x k distances stay in L2 (256 KiB float32)."""
+    return int(min(max(CHUNK_DISTANCES // max(n_clusters, 1), 256), 1 << 16))
+
 
 class CSR(NamedTuple):
     """A CSR matrix as tensors. ``rows`` is the row of each stored value (so a chunk's
@@ -129,37 +139,49 @@ def lloyd_stats(
     """Per nearest centre: weighted sums of rows (k x d), weights, and the inertia
     sum_i w_i min_c (||c||^2 - 2 x_i.c) (plus ||x_i||^2 with ``row_norms``), in float64.
 
-    The argmin is computed in the rows' dtype (as scikit-learn's sparse Lloyd does).
-    A chunk's sums are one more sparse product, rows^T @ (one-hot labels x weights),
-    in the rows' dtype (a scatter per stored value into k x d was 20-30% slower);
-    chunks add up in float64.
+    The argmin is computed in the rows' dtype (as scikit-learn's sparse Lloyd does), on
+    chunks of ``chunk_rows`` rows whose distances stay in cache. Sums are one more sparse
+    product per SUMS_ROWS rows, rows^T @ (one-hot labels x weights) (a scatter per stored
+    value was 20-30% slower), in the rows' dtype, added up in float64: taken per small
+    chunk, adding the d x k result cost more than the product at d=50,000.
     """
     k, d = tf.shape(centers)[0], tf.shape(centers)[1]
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
     centers_t = tf.transpose(centers)
 
-    def body(start, size, total):
+    def nearest_rows(start, size, outs):
         chunk, local = _chunk(csr, d, start, size)
         labels, nearest = _nearest(chunk, centers_t, center_sqnorm)
-        w = weights[start : start + size]
         nearest = tf.cast(nearest, tf.float64)
         if row_norms:
             nearest = tf.maximum(nearest + _chunk_sqnorms(chunk, local, size), 0.0)
+        return outs[0].write(outs[0].size(), labels), outs[1].write(outs[1].size(), nearest)
+
+    def body(start, size, total):
+        def step(i, outs):
+            first = start + i * chunk_rows
+            return nearest_rows(first, tf.minimum(chunk_rows, start + size - first), outs)
+
+        outs = (_rows_out(tf.int32), _rows_out(tf.float64))
+        outs = _for_chunks(_chunk_bounds(size, chunk_rows), step, outs)
+        labels, nearest = outs[0].concat(), outs[1].concat()
+        chunk, _ = _chunk(csr, d, start, size)
+        w = weights[start : start + size]
         weighted_labels = tf.one_hot(labels, k, dtype=w.dtype) * w[:, tf.newaxis]
-        sums = tf.sparse.sparse_dense_matmul(chunk, weighted_labels, adjoint_a=True)
+        sums_t = tf.sparse.sparse_dense_matmul(chunk, weighted_labels, adjoint_a=True)
         w64 = tf.cast(w, tf.float64)
-        return PassStats(
-            total.sums + tf.transpose(tf.cast(sums, tf.float64)),
-            total.weights + tf.math.unsorted_segment_sum(w64, labels, k),
-            total.inertia + tf.reduce_sum(w64 * nearest),
+        added = (
+            total[0] + tf.cast(sums_t, tf.float64),
+            total[1] + tf.math.unsorted_segment_sum(w64, labels, k),
+            total[2] + tf.reduce_sum(w64 * nearest),
         )
+        return tuple(tf.ensure_shape(a, t.shape) for a, t in zip(added, total, strict=True))
 
     def zero():
-        return PassStats(
-            tf.zeros([k, d], tf.float64), tf.zeros([k], tf.float64), tf.zeros([], tf.float64)
-        )
+        return tf.zeros([d, k], tf.float64), tf.zeros([k], tf.float64), tf.zeros([], tf.float64)
 
-    return _pass(csr, chunk_rows, n_parts, body, zero)
+    sums_t, totals, inertia = _pass(csr, max(chunk_rows, SUMS_ROWS), n_parts, body, zero)
+    return PassStats(tf.transpose(sums_t), totals, inertia)
 
 
 @tf.function(reduce_retracing=True, autograph=False)

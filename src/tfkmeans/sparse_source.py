@@ -97,9 +97,12 @@ class SparseRows:
         return int(max(1, min(kernels._parallel_threads(), work // PART_MIN_WORK, len(self))))
 
     def lloyd_stats(
-        self, weights: tf.Tensor, centers: np.ndarray, chunk_rows: int, row_norms: bool
+        self, weights: tf.Tensor, centers: np.ndarray, chunk_rows: int | None, row_norms: bool
     ) -> sparse_kernels.PassStats:
+        """Per-cluster sums, weights and inertia of these rows (``sparse_kernels.lloyd_stats``);
+        ``chunk_rows`` None: chosen from the number of centres."""
         centers_t = tf.constant(np.asarray(centers, dtype=self.np_dtype))
+        chunk_rows = chunk_rows or sparse_kernels.auto_chunk_rows(len(centers_t))
         parts = self.n_parts(len(centers_t))
         return sparse_kernels.lloyd_stats(
             self.tensors, weights, centers_t, chunk_rows, row_norms, parts
@@ -151,7 +154,7 @@ class SparseSource(Source):
         return float(self.sample_weight.sum())
 
     def _chunk(self, n_centers: int) -> int:
-        return self.chunk_rows or kernels.auto_chunk_rows(n_centers)
+        return self.chunk_rows or sparse_kernels.auto_chunk_rows(n_centers)
 
     def _row_sqnorms(self) -> tf.Tensor:
         """||x||^2 per row in float64, once per source."""

@@ -109,6 +109,7 @@ DIFFERENCES = {
     "test_integer_input": "integer input gives float32 centres (float64 only from float64)",
 }
 
+
 def expected_failure(item) -> str | None:
     """The documented reason ``item`` is expected to fail, or None."""
     return DIFFERENCES.get(item.originalname)
