@@ -41,11 +41,12 @@ CONTAINERS = {
 }
 
 
+@pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
 @pytest.mark.parametrize("container", CONTAINERS)
-def test_lloyd_matches_sklearn_from_same_centres(data, container):
+def test_lloyd_matches_sklearn_from_same_centres(data, container, algorithm):
     X, w = data
     init = X[[0, 150, 300, 450]].toarray()
-    kw = dict(n_clusters=4, init=init, n_init=1, max_iter=100, tol=1e-6)
+    kw = dict(n_clusters=4, init=init, n_init=1, max_iter=100, tol=1e-6, algorithm=algorithm)
     ref = SKKMeans(**kw).fit(X, sample_weight=w)
     got = KMeans(**kw).fit(CONTAINERS[container](X), sample_weight=w)
     assert got.cluster_centers_.dtype == np.float64
