@@ -8,7 +8,8 @@ distances stay accurate far from zero:
 - ``partial_stats(centers)``: per-cluster sums, weights and inertia;
 - ``assign(centers)``: labels and exact squared distances, streamed in row order;
 - ``farthest(centers, m)``: the m rows farthest from their centre (empty-cluster repair);
-- ``sample(m, random_state)``: a seeded sample of rows with their weights;
+- ``sample(m, random_state)``: a seeded sample of rows with their weights
+  (``sample_source``: the same rows as a Source, which a sparse Source keeps sparse);
 - ``rows_in_memory()``: all rows as one tensor when they fit, else ``None``.
 - ``lloyd_steps(centers, ...)``: optionally, several Lloyd iterations run where the
   rows are, without a round trip to the solver per iteration (``InMemory``).
