@@ -14,7 +14,8 @@ import numpy as np
 
 from tfkmeans.sources import InMemory, Source
 
-# k-means++ on a source that is not in memory runs on a sample of this many rows per centre.
+# k-means++ on a source that cannot pass over its rows (Spark) runs on a sample of this
+# many rows per centre; file sources run it on every row, as in memory.
 SAMPLE_ROWS_PER_CENTER = 256
 
 
@@ -105,6 +106,9 @@ def initial_centers(
         if init == "k-means||":
             return kmeans_parallel(source, n_clusters, random_state)
         points = source.rows_in_memory()
+        if points is None and source.supports_row_passes:
+            # A file: the same passes and draws as in memory, so the same centres.
+            points = source
         if points is None:
             m = max(SAMPLE_ROWS_PER_CENTER * n_clusters, n_clusters)
             rows, weights = source.sample(m, random_state)

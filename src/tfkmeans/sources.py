@@ -80,6 +80,10 @@ class Source(abc.ABC):
     dtype: np.dtype
     n_features: int
     unit_rows: bool = False  # True when every row has unit norm (cosine k-means)
+    # True when the Source can run k-means++ over all its rows: it has ``sample_weight``
+    # (one float64 per row), ``kmeanspp_pass`` and ``take``, and ``sample`` makes
+    # InMemory's draws; initialisation then gives the in-memory answer.
+    supports_row_passes: bool = False
 
     @property
     @abc.abstractmethod
@@ -224,6 +228,8 @@ class Source(abc.ABC):
 
 class InMemory(Source):
     """All rows as one TensorFlow tensor on the device TensorFlow picks (a GPU if present)."""
+
+    supports_row_passes = True
 
     def __init__(
         self,
