@@ -192,7 +192,7 @@ def test_nan_or_inf_in_sparse_data(data, value, pattern, method):
     X, _ = data
     bad = X.copy()
     bad.data[7] = value
-    km = KMeans(4, n_init=1, random_state=0)
+    km = KMeans(4, n_init=1, random_state=0, algorithm="minibatch")
     if method == "predict":
         km.fit(X)
     with pytest.raises(ValueError, match=pattern) as excinfo:
