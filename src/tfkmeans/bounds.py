@@ -42,7 +42,7 @@ GEMM_ROUNDING_ULPS = 32.0
 
 @tf.function(reduce_retracing=True, autograph=False)
 def _hamerly_pass(
-    rows, weights, origin, centers, labels, lower, drop, half_gap, margin, chunk, dims
+    rows, weights, origin, centers, labels, lower, drop, half_gap, margin, chunk, dims, full
 ):
     """One bounded pass over ``rows`` (raw, row dtype) for ``centers`` (centred, float64).
 
@@ -51,9 +51,11 @@ def _hamerly_pass(
     any other centre); ``half_gap`` (k): half the distance to the nearest other centre.
     Returns sums, weights and inertia (float64; per row from differences, not the GEMM
     form), the new labels and lower bounds,
-    and the number of rows whose distances were computed. Sums and weights are taken
-    as the Lloyd pass takes them (row dtype, per chunk, ``_cluster_sums``), so both
-    algorithms reach the same centres to the last bit; ``dims`` = (d, k), static.
+    and the number of rows whose distances were computed. ``full`` (static): sums and
+    weights of all rows, taken as the Lloyd pass takes them (row dtype, per chunk,
+    ``_cluster_sums``), so both algorithms reach the same centres to the last bit;
+    otherwise only the change of the sums (float64) from rows that changed cluster,
+    which is what lets a pass skip most rows. ``dims`` = (d, k), static.
     """
     rows, centers = _pinned(rows, centers, dims)
     n = tf.shape(rows)[0]
@@ -94,9 +96,28 @@ def _hamerly_pass(
         label = tf.tensor_scatter_nd_update(label, at, new_label)
         bound = tf.tensor_scatter_nd_update(bound, at, new_lower)
         own = tf.tensor_scatter_nd_update(own, at, new_own)
+        if full:
+            chunk_sums = tf.cast(_cluster_sums(x * w[:, tf.newaxis], label, k, False), tf.float64)
+            chunk_totals = tf.cast(tf.math.unsorted_segment_sum(w, label, k), tf.float64)
+        else:
+            moved = tf.gather(
+                picked, tf.where(new_label != tf.gather(labels[start:stop], picked))[:, 0]
+            )
+            xw = (
+                tf.cast(tf.gather(x, moved), tf.float64)
+                * tf.cast(tf.gather(w, moved), tf.float64)[:, tf.newaxis]
+            )
+            w_moved = tf.cast(tf.gather(w, moved), tf.float64)
+            into, out_of = tf.gather(label, moved), tf.gather(labels[start:stop], moved)
+            chunk_sums = tf.math.unsorted_segment_sum(xw, into, k) - tf.math.unsorted_segment_sum(
+                xw, out_of, k
+            )
+            chunk_totals = tf.math.unsorted_segment_sum(
+                w_moved, into, k
+            ) - tf.math.unsorted_segment_sum(w_moved, out_of, k)
         return (
-            sums + tf.cast(_cluster_sums(x * w[:, tf.newaxis], label, k, False), tf.float64),
-            totals + tf.cast(tf.math.unsorted_segment_sum(w, label, k), tf.float64),
+            sums + chunk_sums,
+            totals + chunk_totals,
             inertia + tf.reduce_sum(tf.cast(w * own, tf.float64)),
             n_computed + tf.shape(picked)[0],
             labels_out.write(i, label),
@@ -151,6 +172,11 @@ class HamerlyBounds:
         self.previous: np.ndarray | None = None  # centres of the last pass
         self.margin = GEMM_ROUNDING_ULPS * float(np.finfo(rows.dtype.as_numpy_dtype).eps)
         self.computed: list[int] = []  # rows whose distances each pass computed
+        # Above XLA_MIN_ROWS, Lloyd's own sums are not bit-reproducible anyway (parts
+        # side by side): there the sums are carried and updated by the rows that move.
+        self.incremental = int(rows.shape[0]) >= XLA_MIN_ROWS and chunk_rows is None
+        self.sums: np.ndarray | None = None
+        self.totals: np.ndarray | None = None
 
     def _chunk(self, k: int) -> int:
         """Lloyd's chunk where its pass is one dynamic graph (so sums match it to the bit);
@@ -167,6 +193,7 @@ class HamerlyBounds:
         k = len(centers)
         if self.previous is None or self.previous.shape != centers.shape:
             drop, gaps = np.zeros(k), np.zeros(k)  # first pass: every row is computed
+            self.sums = None
         else:
             shift = np.sqrt(np.sum((centers - self.previous) ** 2, axis=1))
             drop, gaps = _largest_other(shift), half_gaps(centers)
@@ -182,7 +209,15 @@ class HamerlyBounds:
             tf.constant(self.margin, tf.float64),
             tf.constant(self._chunk(k)),
             (int(centers.shape[1]), k),
+            not self.incremental or self.sums is None,
         )
         self.previous = centers
         self.computed.append(int(n_computed))
-        return PartialStats(sums.numpy(), totals.numpy(), float(inertia))
+        sums, totals = sums.numpy(), totals.numpy()
+        if self.incremental:
+            if self.sums is not None:
+                sums, totals = self.sums + sums, self.totals + totals
+            self.sums, self.totals = sums, totals
+            # Carried over this tracker's own labels: a row that empty-cluster repair
+            # moved is still counted where the last pass put it, as its label here says.
+        return PartialStats(sums, totals, float(inertia))
