@@ -45,6 +45,15 @@ WORTH_IT_SHARE = 0.1
 PATIENCE = 5
 
 
+def _moved_sums(x, w, old, new, k: int):
+    """How per-cluster sums and weights (float64) change when rows ``x`` (weights ``w``)
+    leave clusters ``old`` for ``new``."""
+    xw = tf.cast(x, tf.float64) * tf.cast(w, tf.float64)[:, tf.newaxis]
+    w64 = tf.cast(w, tf.float64)
+    seg = tf.math.unsorted_segment_sum
+    return seg(xw, new, k) - seg(xw, old, k), seg(w64, new, k) - seg(w64, old, k)
+
+
 @tf.function(reduce_retracing=True, autograph=False)
 def _hamerly_pass(
     rows, weights, origin, centers, labels, lower, drop, half_gap, margin, chunk, dims, full
@@ -55,8 +64,8 @@ def _hamerly_pass(
     ``drop`` (k): how much a row's lower bound falls, by its label (the largest shift of
     any other centre); ``half_gap`` (k): half the distance to the nearest other centre.
     Returns sums, weights and inertia (float64; per row from differences, not the GEMM
-    form), the new labels and lower bounds,
-    and the number of rows whose distances were computed. ``full`` (static): sums and
+    form), the new labels and lower bounds, and the number of rows whose distances were
+    computed. ``full`` (static): sums and
     weights of all rows, taken as the Lloyd pass takes them (row dtype, per chunk,
     ``_cluster_sums``), so both algorithms reach the same centres to the last bit;
     otherwise only the change of the sums (float64) from rows that changed cluster,
@@ -105,21 +114,15 @@ def _hamerly_pass(
             chunk_sums = tf.cast(_cluster_sums(x * w[:, tf.newaxis], label, k, False), tf.float64)
             chunk_totals = tf.cast(tf.math.unsorted_segment_sum(w, label, k), tf.float64)
         else:
-            moved = tf.gather(
-                picked, tf.where(new_label != tf.gather(labels[start:stop], picked))[:, 0]
+            old = labels[start:stop]
+            moved = tf.gather(picked, tf.where(new_label != tf.gather(old, picked))[:, 0])
+            chunk_sums, chunk_totals = _moved_sums(
+                tf.gather(x, moved),
+                tf.gather(w, moved),
+                tf.gather(old, moved),
+                tf.gather(label, moved),
+                k,
             )
-            xw = (
-                tf.cast(tf.gather(x, moved), tf.float64)
-                * tf.cast(tf.gather(w, moved), tf.float64)[:, tf.newaxis]
-            )
-            w_moved = tf.cast(tf.gather(w, moved), tf.float64)
-            into, out_of = tf.gather(label, moved), tf.gather(labels[start:stop], moved)
-            chunk_sums = tf.math.unsorted_segment_sum(xw, into, k) - tf.math.unsorted_segment_sum(
-                xw, out_of, k
-            )
-            chunk_totals = tf.math.unsorted_segment_sum(
-                w_moved, into, k
-            ) - tf.math.unsorted_segment_sum(w_moved, out_of, k)
         return (
             sums + chunk_sums,
             totals + chunk_totals,
