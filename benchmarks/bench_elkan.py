@@ -69,6 +69,29 @@ def computed_share(run) -> float:
     return sum(passes) / (len(passes) * len(model.labels_))
 
 
+def case_row(n: int, d: int, k: int, std: float, iters: int) -> str:
+    """One table row: every estimator from the same k-means++ centres, ``iters`` iterations."""
+    X, _ = make_blobs(n, n_features=d, centers=k, cluster_std=std, random_state=0)
+    X = X.astype(np.float32)
+    init, _ = kmeans_plusplus(X, k, random_state=0)
+    common = dict(n_clusters=k, init=init, n_init=1, tol=0, max_iter=iters)
+    estimators = {
+        "tf lloyd": (tfkmeans.KMeans, {}),
+        "tf elkan": (tfkmeans.KMeans, {"algorithm": "elkan"}),
+        "sk lloyd": (SKKMeans, {}),
+        "sk elkan": (SKKMeans, {"algorithm": "elkan"}),
+    }
+    times = {}
+    for name, (cls, extra) in estimators.items():
+        times[name], _ = per_iteration(lambda cls=cls, extra=extra: cls(**common, **extra).fit(X))
+    share = computed_share(lambda: tfkmeans.KMeans(**common, algorithm="elkan").fit(X))
+    return (
+        f"| {n:,} x {d}, {k}, {std} | {times['tf lloyd']:.4f} | {times['tf elkan']:.4f} "
+        f"| {times['tf elkan'] / times['tf lloyd']:.2f}x | {share:.0%} "
+        f"| {times['sk lloyd']:.4f} | {times['sk elkan']:.4f} |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iters", type=int, default=20)
@@ -83,25 +106,8 @@ def main() -> None:
         "| sklearn lloyd | sklearn elkan |",
         "|---|---|---|---|---|---|---|",
     ]
-    for n, d, k, std in CASES:
-        X, _ = make_blobs(n, n_features=d, centers=k, cluster_std=std, random_state=0)
-        X = X.astype(np.float32)
-        init, _ = kmeans_plusplus(X, k, random_state=0)
-        common = dict(init=init, n_init=1, tol=0, max_iter=args.iters)
-        times = {}
-        for name, make in [
-            ("tf lloyd", lambda: tfkmeans.KMeans(k, **common)),
-            ("tf elkan", lambda: tfkmeans.KMeans(k, algorithm="elkan", **common)),
-            ("sk lloyd", lambda: SKKMeans(k, **common)),
-            ("sk elkan", lambda: SKKMeans(k, algorithm="elkan", **common)),
-        ]:
-            times[name], _ = per_iteration(lambda make=make: make().fit(X))
-        share = computed_share(lambda: tfkmeans.KMeans(k, algorithm="elkan", **common).fit(X))
-        row = (
-            f"| {n:,} x {d}, {k}, {std} | {times['tf lloyd']:.4f} | {times['tf elkan']:.4f} "
-            f"| {times['tf elkan'] / times['tf lloyd']:.2f}x | {share:.0%} "
-            f"| {times['sk lloyd']:.4f} | {times['sk elkan']:.4f} |"
-        )
+    for case in CASES:
+        row = case_row(*case, iters=args.iters)
         lines.append(row)
         print(row, flush=True)
     publish(lines, args.out)

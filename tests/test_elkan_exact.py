@@ -42,6 +42,18 @@ def test_elkan_equals_lloyd_from_same_init(overlapping, dtype):
         np.testing.assert_array_equal(elkan.labels_, ref.labels_)
 
 
+def test_elkan_equals_lloyd_above_xla_min_rows():
+    # From 65,536 rows Lloyd runs XLA-compiled parts and elkan carries its sums,
+    # updated by the rows that change cluster: same labels, centres to rounding.
+    X, _ = make_blobs(70_000, n_features=4, centers=20, cluster_std=2.0, random_state=1)
+    init = X[:20]
+    lloyd = KMeans(20, init=init, n_init=1, max_iter=25).fit(X)
+    elkan = KMeans(20, init=init, n_init=1, max_iter=25, algorithm="elkan").fit(X)
+    np.testing.assert_array_equal(elkan.labels_, lloyd.labels_)
+    np.testing.assert_allclose(elkan.cluster_centers_, lloyd.cluster_centers_, rtol=1e-10)
+    assert elkan.n_iter_ == lloyd.n_iter_
+
+
 def test_bounds_skip_rows_and_keep_brute_force_labels(overlapping):
     # Lloyd iterations through the bounds: every pass's labels are NumPy's argmin,
     # and once centres settle most rows are not recomputed.

@@ -96,7 +96,8 @@ def lloyd(
     ``normalize`` maps updated centres back onto a constraint set (the unit sphere
     for cosine k-means); it is applied after each update. ``bounds``: passes go through
     the Source's distance bounds (``Source.bounds``, algorithm="elkan"), which skip
-    rows whose centre cannot change; same iterations, same result.
+    rows whose centre cannot change, for as long as they skip enough; same iterations,
+    same result.
     """
     centers = np.asarray(centers, dtype=np.float64)
     history: list[float] = []
@@ -122,6 +123,8 @@ def lloyd(
             if not steps.empty_cluster:
                 continue
         stats = tracker.partial_stats(centers) if tracker else source.partial_stats(centers)
+        if tracker is not None and not tracker.worth_it:
+            tracker = None  # too many rows near a boundary: plain passes are cheaper
         stats = relocate_empty_clusters(source, centers, stats)
         new_centers = centers_from_stats(stats, centers)
         if normalize is not None:
