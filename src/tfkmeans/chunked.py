@@ -20,13 +20,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import tensorflow as tf
 
 from tfkmeans import kernels
 from tfkmeans.buffers import RING_SIZE, as_tensor, release_unused_memory, zero_copy_ok
 from tfkmeans.columns import RowsSkipped
 from tfkmeans.progress import report_rows
 from tfkmeans.sources import Assigned, PartialStats, Source, representable
+from tfkmeans.tfload import tf
 
 # Rows per float64 block when the first pass computes the mean and variance.
 MOMENT_BLOCK_ROWS = 8192

@@ -14,7 +14,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import tensorflow as tf
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -35,6 +34,7 @@ from tfkmeans.minibatch import step as minibatch_step
 from tfkmeans.progress import IterationReporter, make_reporter, rows_reported_to
 from tfkmeans.sources import InMemory, Source
 from tfkmeans.sparse_source import SparseSource
+from tfkmeans.tfload import tf
 from tfkmeans.validation import (
     as_source,
     check_init_array,

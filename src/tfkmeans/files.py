@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from tfkmeans import columns as column_rule
 from tfkmeans.arrow_rows import batch_to_columns
@@ -30,6 +29,7 @@ from tfkmeans.layouts import (  # noqa: F401 - PARQUET_BATCH_ROWS, parquet_batch
     parquet_selection,
 )
 from tfkmeans.sources import Assigned, Source
+from tfkmeans.tfload import tf
 
 DEFAULT_FILE_CHUNK_ROWS = 65536
 # Default chunk of a .npy file read as mapped views: no buffer to hold, so chunks can be

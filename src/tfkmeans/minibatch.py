@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-import tensorflow as tf
 
 from tfkmeans import kernels
 from tfkmeans.sources import PartialStats
 from tfkmeans.sparse_source import SparseRows
+from tfkmeans.tfload import tf
 
 
 @dataclass

@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-import tensorflow as tf
 
 from tfkmeans.kernels import PassStats, _chunk_bounds, _for_chunks
+from tfkmeans.tfload import tf
 
 # Rows per per-cluster sums product in a Lloyd pass (see ``lloyd_stats``).
 SUMS_ROWS = 1 << 16

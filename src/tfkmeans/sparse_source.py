@@ -14,10 +14,10 @@ from collections.abc import Iterator
 
 import numpy as np
 import scipy.sparse as sp
-import tensorflow as tf
 
 from tfkmeans import kernels, sparse_kernels
-from tfkmeans.sources import Assigned, PartialStats, Source, draw_positions
+from tfkmeans.sources import Assigned, InMemory, PartialStats, Source, draw_positions
+from tfkmeans.tfload import tf
 
 
 def is_sparse(X) -> bool:
@@ -210,6 +210,9 @@ class SparseSource(Source):
             self.rows.n_parts(len(centers)),
         )
         return potentials.numpy(), closest
+
+    # The cumulative-potential draw needs only sample_weight and n_rows: InMemory's own.
+    at_cumulative = InMemory.at_cumulative
 
     def objective_and_gradient(self, centers: tf.Variable) -> tuple[float, tf.Tensor]:
         value, grad = sparse_kernels.objective_and_gradient(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import tensorflow as tf
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from tfkmeans.sources import InMemory, Source
 from tfkmeans.sparse_source import SparseSource, canonical_csr, is_sparse
 from tfkmeans.sparse_source import unit_rows as unit_sparse_rows
+from tfkmeans.tfload import tf
 
 
 def compute_dtype(dtype: np.dtype) -> np.dtype:
