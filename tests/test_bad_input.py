@@ -84,7 +84,7 @@ def test_init_array_of_wrong_shape_or_values():
         ({"n_init": 0}, "n_init"),
         ({"max_iter": 0}, "max_iter"),
         ({"tol": -1.0}, "tol"),
-        ({"algorithm": "elkan"}, "algorithm"),
+        ({"algorithm": "hamerly"}, "algorithm"),
         ({"batch_size": 0}, "batch_size"),
     ],
 )

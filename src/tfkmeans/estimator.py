@@ -33,6 +33,7 @@ from tfkmeans.minibatch import MiniBatchState, minibatch
 from tfkmeans.minibatch import step as minibatch_step
 from tfkmeans.progress import IterationReporter, make_reporter, rows_reported_to
 from tfkmeans.sources import InMemory, Source
+from tfkmeans.sparse_source import SparseSource
 from tfkmeans.tfload import tf
 from tfkmeans.validation import (
     as_source,
@@ -76,9 +77,10 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     Parameters and fitted attributes follow ``sklearn.cluster.KMeans``; with the
     same ``random_state`` on float64 arrays the result is scikit-learn's. float64
     input is computed and returned in float64, everything else in float32. ``X``
-    may be an array, a frame, a tensor, a path to a .npy / .parquet / .csv file or
-    folder, a ``tf.data.Dataset`` or a Source from ``tfkmeans.read``: every one gives
-    the same centres and labels for the same rows and seed.
+    may be an array, a frame, a tensor, a scipy.sparse matrix or ``tf.SparseTensor``
+    (kept sparse), a path to a .npy / .parquet / .csv file or folder, a
+    ``tf.data.Dataset`` or a Source from ``tfkmeans.read``: every one gives the same
+    centres and labels for the same rows and seed.
 
     Parameters
     ----------
@@ -95,14 +97,18 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     max_iter : int, default=300
         Most iterations (Lloyd, gradient steps) or epochs (mini-batch) per restart.
     tol : float, default=1e-4
-        Lloyd stops when the summed squared centre shift is at most ``tol`` times the
-        mean per-feature variance of X; for "gradient", the relative change of the
-        objective between steps.
-    algorithm : {"lloyd", "gradient", "minibatch"}, default="lloyd"
-        "lloyd": Lloyd's iterations to convergence. "gradient": the objective
-        sum_i w_i min_k ||x_i - c_k||^2 minimised by ``optimizer`` with
-        ``learning_rate`` (TensorFlow autodiff). "minibatch": Sculley's mini-batch
-        k-means, as ``sklearn.cluster.MiniBatchKMeans``; only it has ``partial_fit``.
+        Lloyd (and elkan) stop when the summed squared centre shift is at most ``tol``
+        times the mean per-feature variance of X; for "gradient", the relative change
+        of the objective between steps; for "minibatch" (when > 0), a step's squared
+        centre shift within ``tol`` x the mean variance.
+    algorithm : {"lloyd", "elkan", "gradient", "minibatch"}, default="lloyd"
+        "lloyd": Lloyd's iterations to convergence. "elkan": the same iterations (same
+        centres and labels) with triangle-inequality bounds (Hamerly's) that skip the
+        distances of rows whose nearest centre cannot have changed; see README for when
+        it pays. "gradient": the objective sum_i w_i min_k ||x_i - c_k||^2 minimised by
+        ``optimizer`` with ``learning_rate`` (TensorFlow autodiff). "minibatch":
+        Sculley's mini-batch k-means, as ``sklearn.cluster.MiniBatchKMeans`` (batch_size
+        at most n); only it has ``partial_fit``.
     metric : {"euclidean", "cosine"}, default="euclidean"
         "cosine" is spherical k-means: rows and centres on the unit sphere;
         ``inertia_``, ``score`` and ``transform`` then use 1 - cos.
@@ -125,6 +131,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         "minibatch": centres with fewer than this share of the rows are moved.
     init_size : int or None, default=None
         "minibatch": rows the initial centres are chosen from (default 3 x batch_size).
+    copy_x : bool, default=True
+        Accepted for scikit-learn compatibility: X is never modified in place.
 
     Attributes
     ----------
@@ -179,7 +187,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "algorithm": [StrOptions({"lloyd", "gradient", "minibatch"})],
+        "algorithm": [StrOptions({"lloyd", "elkan", "gradient", "minibatch"})],
         "metric": [StrOptions({"euclidean", "cosine"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -189,7 +197,10 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         "max_no_improvement": [None, Interval(Integral, 0, None, closed="left")],
         "reassignment_ratio": [Interval(Real, 0, None, closed="left")],
         "init_size": [None, Interval(Integral, 1, None, closed="left")],
+        "copy_x": ["boolean"],
     }
+    # n_init="auto" with a random or callable init (MiniBatchKMeans' is 3).
+    default_n_init = 10
 
     def __init__(
         self,
@@ -209,6 +220,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         max_no_improvement: int | None = 10,
         reassignment_ratio: float = 0.01,
         init_size: int | None = None,
+        copy_x: bool = True,
     ) -> None:
         self.n_clusters = n_clusters
         self.init = init
@@ -225,6 +237,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         self.max_no_improvement = max_no_improvement
         self.reassignment_ratio = reassignment_ratio
         self.init_size = init_size
+        self.copy_x = copy_x
 
     # -- fitting -----------------------------------------------------------------------------
 
@@ -237,7 +250,25 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
 
     @property
     def _minibatch_size(self) -> int:
-        return self.batch_size or MINIBATCH_SIZE
+        return getattr(self, "_batch_size", None) or self.batch_size or MINIBATCH_SIZE
+
+    def _minibatch_sizes(self, n_rows: int) -> None:
+        """``_batch_size`` (at most n) and ``_init_size``, as MiniBatchKMeans sets them."""
+        self._batch_size = min(self.batch_size or MINIBATCH_SIZE, n_rows)
+        init_size = self.init_size
+        if init_size is None:
+            init_size = 3 * self._batch_size
+            if init_size < self.n_clusters:
+                init_size = 3 * self.n_clusters
+        elif init_size < self.n_clusters:
+            warnings.warn(
+                f"init_size={init_size} should be larger than n_clusters={self.n_clusters}. "
+                "Setting it to min(3*n_clusters, n_samples)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            init_size = 3 * self.n_clusters
+        self._init_size = min(init_size, n_rows)
 
     @property
     def _cosine(self) -> bool:
@@ -249,11 +280,11 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             return None
         return unit_sphere(source.origin)
 
-    def _n_init(self) -> int:
+    def _resolve_n_init(self) -> int:
         if self.n_init != "auto":
             n_init = int(self.n_init)
         elif isinstance(self.init, str) and self.init == "random" or callable(self.init):
-            n_init = 10
+            n_init = self.default_n_init
         else:
             n_init = 1
         if not isinstance(self.init, str) and not callable(self.init) and n_init != 1:
@@ -264,6 +295,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
                 stacklevel=3,
             )
             n_init = 1
+        self._n_init = n_init
         return n_init
 
     def _source_for_fit(self, X, sample_weight) -> tuple[Source, np.ndarray | None]:
@@ -274,13 +306,9 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def _init_centers(self, source: Source, rows, random_state) -> np.ndarray:
         if self.algorithm == "minibatch" and isinstance(self.init, str):
             # As MiniBatchKMeans: initialise on a sample of init_size rows.
-            init_size = min(self.init_size or 3 * self._minibatch_size, source.n_rows)
-            init_size = max(init_size, self.n_clusters)
+            init_size = self._init_size
             if init_size < source.n_rows:
-                sample, weights = source.sample(init_size, random_state)
-                points = InMemory(
-                    sample, weights, dtype=np.float64, origin=np.zeros(source.n_features)
-                )
+                points = source.sample_source(init_size, random_state)
                 centers = initial_centers(points, self.n_clusters, self.init, random_state)
                 return self._project(source, centers)
         init = self.init
@@ -296,10 +324,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
 
     def _best_start(self, source: Source, starts: list[np.ndarray], random_state) -> np.ndarray:
         """The initial centres with the lowest inertia on a validation sample."""
-        size = min(self.init_size or 3 * self._minibatch_size, source.n_rows)
-        sample, weights = source.sample(size, random_state)
-        points = InMemory(sample, sample_weight=weights, dtype=np.float64)
-        scores = [final_assignment(points, c - points.origin, False)[1] for c in starts]
+        points = source.sample_source(self._init_size, random_state)
+        scores = [final_assignment(points, c, False)[1] for c in starts]
         return starts[int(np.argmin(scores))]
 
     def _project(self, source: Source, centers: np.ndarray) -> np.ndarray:
@@ -329,6 +355,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
                 n_rows=source.n_rows,
                 batch_size=self._minibatch_size,
                 max_iter=self.max_iter,
+                tol=self.tol * source.mean_variance if self.tol > 0 else 0.0,
                 max_no_improvement=self.max_no_improvement or 0,
                 reassignment_ratio=self.reassignment_ratio,
                 random_state=random_state,
@@ -345,12 +372,21 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             tol=self.tol * source.mean_variance,
             normalize=normalize,
             on_iteration=reporter,
+            bounds=self._algorithm == "elkan",
         )
         return result.centers, result.n_iter, result.inertia_history
 
     def _check_algorithm_params(self) -> None:
         if self.algorithm == "gradient":
             make_optimizer(self.optimizer, self.learning_rate or 1.0)
+        self._algorithm = self.algorithm
+        if self.algorithm == "elkan" and self.n_clusters == 1:
+            warnings.warn(
+                "algorithm='elkan' doesn't make sense for a single cluster. Using 'lloyd' instead.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self._algorithm = "lloyd"
 
     def fit(self, X, y=None, sample_weight=None):
         """Compute k-means clustering; ``X`` is array-like, a tensor or a tfkmeans Source."""
@@ -359,6 +395,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         self._stream = self._random_state = None  # a later partial_fit starts from this fit
         source, rows = self._source_for_fit(X, sample_weight)
         check_n_clusters(self.n_clusters, source.n_rows)
+        if self.algorithm == "minibatch":
+            self._minibatch_sizes(source.n_rows)
         random_state = check_random_state(self.random_state)
         reporter = make_reporter(self.algorithm, self.verbose, total=self.max_iter)
         try:
@@ -387,7 +425,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def _fit_runs(self, source: Source, rows, reporter: IterationReporter, random_state):
         """Every restart from its own initial centres; the best as (centres, labels,
         inertia, n_iter, history)."""
-        n_init = self._n_init()
+        n_init = self._resolve_n_init()
         keep_labels = rows is not None or source.n_rows <= MAX_ROWS_FOR_LABELS
         best = None
         starts = [self._init_centers(source, rows, random_state) for _ in range(n_init)]
@@ -434,6 +472,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         )
         if first:
             check_n_clusters(self.n_clusters, source.n_rows)
+            self._minibatch_sizes(source.n_rows)
         if getattr(self, "_random_state", None) is None:
             self._random_state = check_random_state(self.random_state)
         if first:
@@ -509,7 +548,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def transform(self, X):
         """Distance from each row to each centre (n x k): Euclidean, or 1 - cos for cosine."""
         source = self._source_for_predict(X)
-        if not isinstance(source, InMemory):
+        if not isinstance(source, (InMemory, SparseSource)):
             raise TypeError("transform needs in-memory X; use predict for a Source")
         squared = source.sq_distances(self._centers_for(source))
         distances = 0.5 * squared if self._cosine else np.sqrt(squared)
@@ -556,6 +595,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = True  # scipy.sparse rows are clustered without densifying
         return tags
 
 

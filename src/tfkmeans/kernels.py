@@ -504,11 +504,15 @@ def row_sqnorms(rows, origin, chunk_rows: int = 65536):
 
 
 def _assign_chunk(rows, origin, centers, center_sqnorm, start, size, xla):
-    """Labels and exact squared distances of rows[start:start + size], centred."""
+    """Labels and exact squared distances (float64) of rows[start:start + size], centred.
+
+    The argmin keeps the GEMM form; the distance to the chosen centre is the sum of
+    squared differences, taken and summed in float64."""
     d = tf.shape(rows)[1] if rows.shape[1] is None else rows.shape[1]
     x = tf.slice(rows, [start, 0], [size, d]) - origin
     labels, _ = _nearest_shifted(x, centers, center_sqnorm, xla)
-    return labels, tf.reduce_sum(tf.square(x - tf.gather(centers, labels)), axis=1)
+    diff = tf.cast(x, tf.float64) - tf.cast(tf.gather(centers, labels), tf.float64)
+    return labels, tf.reduce_sum(tf.square(diff), axis=1)
 
 
 @tf.function(reduce_retracing=True, autograph=False)
@@ -526,7 +530,7 @@ def _assign_dynamic(rows, origin, centers, chunk_rows: int, dims: tuple[int, int
 
     outs = (
         tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False),
-        tf.TensorArray(rows.dtype, size=0, dynamic_size=True, infer_shape=False),
+        tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False),
     )
     labels_out, dist_out = _for_chunks(_chunk_bounds(n, chunk_rows), write_chunk, outs)
     return labels_out.concat(), dist_out.concat()
@@ -545,7 +549,7 @@ def _assign_static(rows, origin, centers, chunk_rows: int, start: int, n_rows: i
 
     outs = (
         tf.TensorArray(tf.int32, size=n_chunks, element_shape=[chunk_rows]),
-        tf.TensorArray(rows.dtype, size=n_chunks, element_shape=[chunk_rows]),
+        tf.TensorArray(tf.float64, size=n_chunks, element_shape=[chunk_rows]),
     )
     labels_out, dist_out = _for_chunks(n_chunks, write_chunk, outs)
     labels, exact = tf.reshape(labels_out.stack(), [-1]), tf.reshape(dist_out.stack(), [-1])
@@ -591,6 +595,38 @@ def sq_distances(rows, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS):
 
     out = tf.TensorArray(rows.dtype, size=0, dynamic_size=True, infer_shape=False)
     return _for_chunks(_chunk_bounds(n, chunk_rows), write_chunk, out).concat()
+
+
+# Values (rows x centres x features) of the differences one chunk of
+# ``exact_sq_distances`` holds: 8 MiB of float64.
+EXACT_CHUNK_VALUES = 1 << 20
+
+
+@tf.function(reduce_retracing=True, autograph=False)
+def _exact_sq_distances(rows, origin, centers, chunk_rows):
+    n = tf.shape(rows)[0]
+
+    def write_chunk(i, out):
+        x = tf.cast(rows[i * chunk_rows : (i + 1) * chunk_rows], tf.float64) - origin
+        diff = x[:, tf.newaxis, :] - centers[tf.newaxis, :, :]
+        return out.write(i, tf.reduce_sum(tf.square(diff), axis=2))
+
+    out = tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False)
+    return _for_chunks(_chunk_bounds(n, chunk_rows), write_chunk, out).concat()
+
+
+def exact_sq_distances(rows, origin: np.ndarray, centers: np.ndarray) -> tf.Tensor:
+    """All squared distances (n x m, float64) as sums of squared differences in float64.
+
+    For ``transform``: the GEMM form cancels catastrophically for a row on a centre
+    (1.4e-3 instead of 0 in float32), so reported distances are exact; the rows are
+    widened to float64 a chunk at a time (``EXACT_CHUNK_VALUES`` differences held).
+    ``origin`` and ``centers`` (centred) are float64.
+    """
+    m, d = int(centers.shape[0]), int(rows.shape[1])
+    chunk_rows = max(EXACT_CHUNK_VALUES // max(m * d, 1), 1)
+    args = (tf.constant(origin, tf.float64), tf.constant(centers, tf.float64))
+    return _exact_sq_distances(rows, *args, tf.constant(chunk_rows))
 
 
 def _kpp_chunk(rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm, start, size):

@@ -33,11 +33,17 @@ class LloydResult:
 def relocate_empty_clusters(
     source: Source, centers: np.ndarray, stats: PartialStats
 ) -> PartialStats:
-    """Give each empty cluster one of the rows farthest from its centre (scikit-learn's rule)."""
+    """Give each empty cluster one of the rows farthest from its centre (scikit-learn's rule).
+
+    When every row sits on its centre (more clusters than distinct rows), moving one
+    is pointless and nothing moves, as in scikit-learn.
+    """
     empty = np.flatnonzero(stats.weights <= 0)
     if len(empty) == 0:
         return stats
     rows, weights, labels = source.farthest(centers, len(empty))
+    if not np.any(rows != centers[labels]):
+        return stats
     sums, totals = stats.sums.copy(), stats.weights.copy()
     for cluster, row, weight, old in zip(empty, rows, weights, labels, strict=False):
         sums[old] -= row * weight
@@ -83,14 +89,19 @@ def lloyd(
     tol_rule: str = "sklearn",
     normalize: Callable[[np.ndarray], np.ndarray] | None = None,
     on_iteration: ProgressCallback | None = None,
+    bounds: bool = False,
 ) -> LloydResult:
     """Iterate Lloyd's steps from ``centers`` (centred coordinates) until converged.
 
     ``normalize`` maps updated centres back onto a constraint set (the unit sphere
-    for cosine k-means); it is applied after each update.
+    for cosine k-means); it is applied after each update. ``bounds``: passes go through
+    the Source's distance bounds (``Source.bounds``, algorithm="elkan"), which skip
+    rows whose centre cannot change, for as long as they skip enough; same iterations,
+    same result.
     """
     centers = np.asarray(centers, dtype=np.float64)
     history: list[float] = []
+    tracker = source.bounds() if bounds else None
 
     def record(inertia: float, shift: float) -> None:
         history.append(inertia)
@@ -101,7 +112,7 @@ def lloyd(
         # Where the Source can, it runs iterations by itself until one needs the host
         # (an empty cluster to repair); ``normalize`` always needs the host.
         steps = None
-        if normalize is None:
+        if normalize is None and tracker is None:
             steps = source.lloyd_steps(centers, max_iter - len(history), tol, tol_rule)
         if steps is not None:
             for inertia, shift in zip(steps.inertia, steps.shift, strict=True):
@@ -111,7 +122,10 @@ def lloyd(
                 break
             if not steps.empty_cluster:
                 continue
-        stats = relocate_empty_clusters(source, centers, source.partial_stats(centers))
+        stats = tracker.partial_stats(centers) if tracker else source.partial_stats(centers)
+        if tracker is not None and not tracker.worth_it:
+            tracker = None  # too many rows near a boundary: plain passes are cheaper
+        stats = relocate_empty_clusters(source, centers, stats)
         new_centers = centers_from_stats(stats, centers)
         if normalize is not None:
             new_centers = normalize(new_centers)

@@ -17,6 +17,7 @@ import numpy as np
 
 from tfkmeans import kernels
 from tfkmeans.sources import PartialStats
+from tfkmeans.sparse_source import SparseRows
 from tfkmeans.tfload import tf
 
 
@@ -105,16 +106,25 @@ def step(
     normalize: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[float, float]:
     """One mini-batch step; returns (batch inertia per unit weight, squared shift)."""
-    raw = kernels.lloyd_stats(rows, weights, origin, tf.constant(state.centers, rows.dtype))
+    if isinstance(rows, SparseRows):  # sparse rows are not centred: origin is zero
+        raw = rows.lloyd_stats(weights, state.centers, None, row_norms=True)
+    else:
+        raw = kernels.lloyd_stats(rows, weights, origin, tf.constant(state.centers, rows.dtype))
     stats = PartialStats(raw.sums.numpy(), raw.weights.numpy(), float(raw.inertia))
     shift = apply_batch(state, stats)
     if reassign and reassignment_ratio > 0:
-        batch_rows = rows.numpy().astype(np.float64) - origin.numpy()
+        # SparseRows hand out dense rows only at the positions picked.
+        batch_rows = rows if isinstance(rows, SparseRows) else dense_batch(rows, origin)
         reassign_starved_centers(state, batch_rows, reassignment_ratio, random_state)
     if normalize is not None:
         state.centers = normalize(state.centers)
     batch_weight = float(stats.weights.sum())  # already on the host: no extra device sync
     return stats.inertia / max(batch_weight, 1e-300), shift
+
+
+def dense_batch(rows: tf.Tensor, origin: tf.Tensor) -> np.ndarray:
+    """A dense batch as centred float64 rows, for reassignment."""
+    return rows.numpy().astype(np.float64) - origin.numpy()
 
 
 def minibatch(
@@ -126,6 +136,7 @@ def minibatch(
     batch_size: int,
     max_iter: int,
     max_no_improvement: int,
+    tol: float = 0.0,
     reassignment_ratio: float,
     random_state: np.random.RandomState,
     normalize: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -133,8 +144,10 @@ def minibatch(
 ) -> MiniBatchResult:
     """Run mini-batch steps for ``max_iter`` epochs or until early stopping.
 
-    There is no shift tolerance: single-batch shifts are noise, so only the
-    smoothed inertia decides (scikit-learn's MiniBatchKMeans also defaults tol to 0).
+    As scikit-learn's MiniBatchKMeans: a step after the first stops the run when its
+    squared centre shift is within ``tol`` (already scaled by the data's mean variance;
+    0, the default, turns it off), or after ``max_no_improvement`` steps without a
+    better smoothed inertia.
     """
     n_clusters = len(centers)
     state = MiniBatchState(np.asarray(centers, np.float64).copy(), np.zeros(n_clusters))
@@ -163,6 +176,8 @@ def minibatch(
         if on_iteration is not None:
             on_iteration(done, inertia, shift)
         # The first step measures the initial centres: it is not a step's improvement.
+        if done > 1 and tol > 0 and shift <= tol:
+            break
         if done > 1 and should_stop(state, inertia, alpha, max_no_improvement):
             break
         if done >= n_steps:

@@ -8,7 +8,8 @@ distances stay accurate far from zero:
 - ``partial_stats(centers)``: per-cluster sums, weights and inertia;
 - ``assign(centers)``: labels and exact squared distances, streamed in row order;
 - ``farthest(centers, m)``: the m rows farthest from their centre (empty-cluster repair);
-- ``sample(m, random_state)``: a seeded sample of rows with their weights;
+- ``sample(m, random_state)``: a seeded sample of rows with their weights
+  (``sample_source``: the same rows as a Source, which a sparse Source keeps sparse);
 - ``rows_in_memory()``: all rows as one tensor when they fit, else ``None``.
 - ``lloyd_steps(centers, ...)``: optionally, several Lloyd iterations run where the
   rows are, without a round trip to the solver per iteration (``InMemory``).
@@ -63,6 +64,12 @@ class Assigned:
     weights: np.ndarray  # (m,)
 
 
+def draw_positions(weights: np.ndarray, m: int, random_state: np.random.RandomState) -> np.ndarray:
+    """Up to m distinct row positions drawn by weight (scikit-learn's draw for random init)."""
+    m = min(m, len(weights))
+    return random_state.choice(len(weights), size=m, replace=False, p=weights / weights.sum())
+
+
 def representable(origin: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """``origin`` rounded to ``dtype`` and widened back to float64."""
     return np.asarray(origin, dtype=dtype).astype(np.float64)
@@ -113,6 +120,11 @@ class Source(abc.ABC):
     def sample(self, m: int, random_state: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
         """Up to m distinct rows (centred, float64) and their weights, drawn by weight."""
 
+    def sample_source(self, m: int, random_state: np.random.RandomState) -> Source:
+        """The rows ``sample`` draws, as a Source in this Source's centred coordinates."""
+        rows, weights = self.sample(m, random_state)
+        return InMemory(rows, weights, dtype=np.float64, origin=np.zeros(self.n_features))
+
     def rows_in_memory(self) -> InMemory | None:
         """Self when every row is one tensor; file and Spark sources answer None."""
         return None
@@ -123,6 +135,12 @@ class Source(abc.ABC):
         """Up to ``max_steps`` Lloyd iterations run where the rows are, without returning
         to the solver between them; None when this Source cannot (the solver then asks
         for ``partial_stats`` once per iteration)."""
+        return None
+
+    def bounds(self):
+        """Distance bounds kept with the rows from one Lloyd pass to the next
+        (``bounds.HamerlyBounds``: its ``partial_stats`` skips rows whose centre cannot
+        change), or None: the solver then makes plain passes, with the same result."""
         return None
 
     # -- greedy k-means++ primitives (initialization.greedy_kmeans_plusplus).
@@ -328,6 +346,11 @@ class InMemory(Source):
             empty_cluster=int(out.stop) == kernels.STEPS_EMPTY_CLUSTER,
         )
 
+    def bounds(self):
+        from tfkmeans.bounds import HamerlyBounds
+
+        return HamerlyBounds(self.rows, self.weights, self.origin, self.chunk_rows)
+
     def assign(self, centers: np.ndarray) -> Iterator[Assigned]:
         origin, centers_t = self._tensor(self.origin), self._tensor(centers)
         labels, sq = kernels.assign(self.rows, origin, centers_t, self.chunk_rows)
@@ -355,11 +378,8 @@ class InMemory(Source):
             yield tf.gather(self.rows, picked), tf.gather(self.weights, picked)
 
     def sq_distances(self, centers: np.ndarray) -> np.ndarray:
-        """All squared distances to ``centers`` (n x m), for transform."""
-        out = kernels.sq_distances(
-            self.rows, self._tensor(self.origin), self._tensor(centers), self._chunk(len(centers))
-        )
-        return out.numpy()
+        """All squared distances to ``centers`` (n x m, float64, exact), for transform."""
+        return kernels.exact_sq_distances(self.rows, self.origin, centers).numpy()
 
     def _exact_weights(self) -> tf.Tensor:
         """float64 weights on the device: k-means++ draws by them exactly."""
@@ -406,10 +426,7 @@ class InMemory(Source):
         return rows, self.sample_weight[positions]
 
     def sample(self, m: int, random_state: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
-        m = min(m, self.n_rows)
-        p = self.sample_weight / self.sample_weight.sum()
-        positions = random_state.choice(self.n_rows, size=m, replace=False, p=p)
-        return self.take(positions)
+        return self.take(draw_positions(self.sample_weight, m, random_state))
 
     def rows_in_memory(self) -> InMemory:
         return self

@@ -8,6 +8,8 @@ import numpy as np
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from tfkmeans.sources import InMemory, Source
+from tfkmeans.sparse_source import SparseSource, canonical_csr, is_sparse
+from tfkmeans.sparse_source import unit_rows as unit_sparse_rows
 from tfkmeans.tfload import tf
 
 
@@ -73,10 +75,15 @@ def check_n_clusters(n_clusters: int, n_rows: int) -> None:
 
 def check_init_array(init, n_clusters: int, n_features: int) -> np.ndarray:
     init = np.asarray(to_numpy_if_tensor(init), dtype=np.float64)
-    if init.shape != (n_clusters, n_features):
+    if init.ndim != 2 or init.shape[0] != n_clusters:
         raise ValueError(
-            f"The shape of the initial centers {init.shape} does not match "
-            f"(n_clusters, n_features) = ({n_clusters}, {n_features})."
+            f"The shape of the initial centers {init.shape} does not match the number of "
+            f"clusters {n_clusters}."
+        )
+    if init.shape[1] != n_features:
+        raise ValueError(
+            f"The shape of the initial centers {init.shape} does not match the number of "
+            f"features of the data {n_features}."
         )
     if not np.all(np.isfinite(init)):
         raise ValueError("The initial centers contain NaN or infinity.")
@@ -152,6 +159,38 @@ def as_source(
                 "normalised (unit_rows=True) or pass the data in memory"
             )
         return X, None
+    if is_sparse(X):
+        return sparse_source(
+            estimator, X, sample_weight, reset=reset, chunk_rows=chunk_rows, unit=unit
+        )
     return in_memory_source(
         estimator, X, sample_weight, reset=reset, chunk_rows=chunk_rows, unit=unit
     )
+
+
+def check_sparse_rows(estimator, X, *, reset: bool):
+    """A finite CSR matrix in canonical form (float64 kept, other dtypes become float32);
+    CSC, COO and ``tf.SparseTensor`` are converted without densifying."""
+    if isinstance(X, tf.SparseTensor):
+        X = canonical_csr(X)
+    try:
+        X = validate_data(
+            estimator, X, reset=reset, accept_sparse="csr", dtype="numeric", ensure_min_samples=1
+        )
+    except ValueError as exc:
+        raise ValueError(one_line(exc, X)) from None
+    X = canonical_csr(X)
+    return X.astype(compute_dtype(X.dtype), copy=False)
+
+
+def sparse_source(
+    estimator, X, sample_weight=None, *, reset: bool, chunk_rows: int | None, unit: bool = False
+) -> tuple[SparseSource, object]:
+    """Validated sparse rows as a SparseSource, and the validated CSR matrix itself."""
+    rows = check_sparse_rows(estimator, X, reset=reset)
+    weights = check_weights(sample_weight, rows)
+    if unit:
+        rows = unit_sparse_rows(rows)
+    source = SparseSource(rows, weights, chunk_rows=chunk_rows)
+    source.unit_rows = unit
+    return source, rows

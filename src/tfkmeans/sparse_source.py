@@ -1,0 +1,253 @@
+"""Sparse rows in memory (scipy CSR/CSC, ``tf.SparseTensor``): a Source that never densifies.
+
+The rows stay a CSR matrix: on the host for picking rows (samples, mini-batches,
+k-means++ candidates) and as tensors for the sparse kernels (``sparse_kernels``).
+Rows are not centred, since subtracting the mean would fill every zero: ``origin``
+is zero and centres are plain dense vectors. Only a handful of rows are ever made
+dense at once (initial centres, rows that refill empty clusters), so memory is
+O(nnz + chunk x k + k x d).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import scipy.sparse as sp
+
+from tfkmeans import kernels, sparse_kernels
+from tfkmeans.sources import Assigned, InMemory, PartialStats, Source, draw_positions
+from tfkmeans.tfload import tf
+
+
+def is_sparse(X) -> bool:
+    """scipy sparse matrices and arrays, and ``tf.SparseTensor``."""
+    return sp.issparse(X) or isinstance(X, tf.SparseTensor)
+
+
+def canonical_csr(X) -> sp.csr_matrix:
+    """A CSR matrix with sorted indices and no duplicates; the caller's matrix is not
+    modified (a copy is made only where it needs fixing)."""
+    if isinstance(X, tf.SparseTensor):
+        indices, values = X.indices.numpy(), X.values.numpy()
+        shape = tuple(int(s) for s in X.dense_shape.numpy())
+        if len(shape) != 2:
+            raise ValueError(f"Expected a 2D tf.SparseTensor, got shape {shape}.")
+        X = sp.coo_matrix((values, (indices[:, 0], indices[:, 1])), shape=shape)
+    X = sp.csr_matrix(X)  # CSC and COO are converted; a CSR matrix is not copied
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    return X
+
+
+def unit_rows(X: sp.csr_matrix) -> sp.csr_matrix:
+    """Rows scaled to unit Euclidean norm (a copy of the values, same structure)."""
+    norms = np.sqrt(
+        np.add.reduceat(np.square(X.data, dtype=np.float64), X.indptr[:-1])
+        if X.nnz
+        else np.zeros(X.shape[0])
+    )
+    norms[np.diff(X.indptr) == 0] = 0.0  # reduceat repeats a value for empty rows
+    zero = np.flatnonzero(norms == 0)
+    if len(zero):
+        raise ValueError(
+            f"metric='cosine' needs non-zero rows, but row {zero[0]} (and {len(zero) - 1} "
+            "more) is all zeros."
+        )
+    data = (X.data / np.repeat(norms, np.diff(X.indptr))).astype(X.dtype)
+    return sp.csr_matrix((data, X.indices, X.indptr), shape=X.shape)
+
+
+# Below this many products (stored values x centres) a pass runs as one part: a
+# second concurrent loop costs more than it overlaps.
+PART_MIN_WORK = 1 << 22
+
+
+class SparseRows:
+    """A block of CSR rows: on the host for picking rows, as tensors for the kernels.
+
+    A mini-batch is one of these; ``len`` and ``rows[positions]`` (dense float64 rows)
+    are what mini-batch reassignment needs.
+    """
+
+    def __init__(self, matrix: sp.csr_matrix, dtype: np.dtype) -> None:
+        self.matrix = matrix
+        self.np_dtype = np.dtype(dtype)
+        self.tensors = sparse_kernels.csr_tensors(matrix, self.np_dtype)
+
+    @property
+    def dtype(self) -> tf.DType:
+        return tf.as_dtype(self.np_dtype)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.matrix.shape
+
+    def __len__(self) -> int:
+        return self.matrix.shape[0]
+
+    def __getitem__(self, positions) -> np.ndarray:
+        return self.matrix[np.asarray(positions)].toarray().astype(np.float64)
+
+    def n_parts(self, n_centers: int) -> int:
+        """Row ranges to run side by side: one per inter-op thread when each has at
+        least PART_MIN_WORK products (stored values x centres) to do."""
+        work = self.matrix.nnz * n_centers
+        return int(max(1, min(kernels._parallel_threads(), work // PART_MIN_WORK, len(self))))
+
+    def lloyd_stats(
+        self, weights: tf.Tensor, centers: np.ndarray, chunk_rows: int | None, row_norms: bool
+    ) -> sparse_kernels.PassStats:
+        """Per-cluster sums, weights and inertia of these rows (``sparse_kernels.lloyd_stats``);
+        ``chunk_rows`` None: chosen from the number of centres."""
+        centers_t = tf.constant(np.asarray(centers, dtype=self.np_dtype))
+        chunk_rows = chunk_rows or sparse_kernels.auto_chunk_rows(len(centers_t))
+        parts = self.n_parts(len(centers_t))
+        return sparse_kernels.lloyd_stats(
+            self.tensors, weights, centers_t, chunk_rows, row_norms, parts
+        )
+
+
+class SparseSource(Source):
+    """CSR rows in memory, seen through the kernels of ``sparse_kernels``."""
+
+    def __init__(self, X, sample_weight=None, *, dtype=None, chunk_rows: int | None = None) -> None:
+        matrix = canonical_csr(X)
+        self.dtype = np.dtype(dtype or matrix.dtype)
+        self.rows = SparseRows(matrix, self.dtype)
+        self.matrix = matrix
+        self._n_rows, self.n_features = matrix.shape
+        weights = np.ones(self._n_rows) if sample_weight is None else np.asarray(sample_weight)
+        self.weighted = sample_weight is not None
+        self.sample_weight = weights.astype(np.float64)
+        self.weights = tf.constant(weights.astype(self.dtype))
+        self._weights64 = tf.constant(self.sample_weight)
+        self.chunk_rows = None if chunk_rows is None else int(chunk_rows)
+        self._sqnorms: tf.Tensor | None = None
+        self._mean_variance: float | None = None
+        self._sqnorm: float | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return self._n_rows
+
+    @property
+    def origin(self) -> np.ndarray:
+        return np.zeros(self.n_features)
+
+    @property
+    def mean_variance(self) -> float:
+        """Mean per-feature variance (unweighted, float64), counting the zeros, in O(nnz)."""
+        if self._mean_variance is None:
+            X, n, d = self.matrix, self.n_rows, self.n_features
+            values = X.data.astype(np.float64)
+            mean = np.bincount(X.indices, weights=values, minlength=d) / n
+            stored = np.bincount(X.indices, minlength=d)
+            squares = np.bincount(X.indices, weights=(values - mean[X.indices]) ** 2, minlength=d)
+            variance = (squares + (n - stored) * mean**2) / n
+            self._mean_variance = float(np.mean(variance))
+        return self._mean_variance
+
+    @property
+    def total_weight(self) -> float:
+        return float(self.sample_weight.sum())
+
+    def _chunk(self, n_centers: int) -> int:
+        return self.chunk_rows or sparse_kernels.auto_chunk_rows(n_centers)
+
+    def _row_sqnorms(self) -> tf.Tensor:
+        """||x||^2 per row in float64, once per source."""
+        if self._sqnorms is None:
+            self._sqnorms = sparse_kernels.row_sqnorms(self.rows.tensors, self.n_features)
+        return self._sqnorms
+
+    def partial_stats(self, centers: np.ndarray) -> PartialStats:
+        stats = self.rows.lloyd_stats(
+            self.weights, centers, self._chunk(len(centers)), row_norms=False
+        )
+        if self._sqnorm is None:  # sum_i w_i ||x_i||^2: the same in every pass
+            self._sqnorm = float(tf.reduce_sum(self._weights64 * self._row_sqnorms()))
+        return PartialStats(
+            stats.sums.numpy(), stats.weights.numpy(), float(stats.inertia) + self._sqnorm
+        )
+
+    def assign(self, centers: np.ndarray) -> Iterator[Assigned]:
+        centers64 = np.asarray(centers, dtype=np.float64)
+        labels, sq = sparse_kernels.assign(
+            self.rows.tensors,
+            tf.constant(centers64.astype(self.dtype)),
+            tf.constant(centers64),
+            self._chunk(len(centers64)),
+            self.rows.n_parts(len(centers64)),
+        )
+        yield Assigned(labels.numpy(), sq.numpy(), self.sample_weight)
+
+    def sq_distances(self, centers: np.ndarray) -> np.ndarray:
+        """All squared distances to ``centers`` (n x m, float64), for transform."""
+        out = sparse_kernels.sq_distances(
+            self.rows.tensors,
+            self._row_sqnorms(),
+            tf.constant(np.asarray(centers, dtype=np.float64)),
+            self._chunk(len(centers)),
+            self.rows.n_parts(len(centers)),
+        )
+        return out.numpy()
+
+    def kmeanspp_pass(
+        self, closest: tf.Tensor | None, centers: np.ndarray
+    ) -> tuple[np.ndarray, tf.Tensor]:
+        """As ``InMemory.kmeanspp_pass``, in float64 throughout."""
+        if closest is None:
+            closest = tf.fill([self.n_rows], tf.constant(np.inf, tf.float64))
+        potentials, closest = sparse_kernels.kmeanspp_pass(
+            self.rows.tensors,
+            self._weights64,
+            self._row_sqnorms(),
+            closest,
+            tf.constant(np.asarray(centers, dtype=np.float64)),
+            self._chunk(len(centers)),
+            self.rows.n_parts(len(centers)),
+        )
+        return potentials.numpy(), closest
+
+    # The cumulative-potential draw needs only sample_weight and n_rows: InMemory's own.
+    at_cumulative = InMemory.at_cumulative
+
+    def objective_and_gradient(self, centers: tf.Variable) -> tuple[float, tf.Tensor]:
+        value, grad = sparse_kernels.objective_and_gradient(
+            self.rows.tensors,
+            self.weights,
+            self._row_sqnorms(),
+            centers,
+            self._chunk(int(centers.shape[0])),
+        )
+        return float(value), grad
+
+    def batches(
+        self, batch_size: int, random_state: np.random.RandomState
+    ) -> Iterator[tuple[SparseRows, tf.Tensor]]:
+        """Rows drawn uniformly with replacement (as ``InMemory.batches``), kept sparse."""
+        while True:
+            picked = random_state.randint(0, self.n_rows, batch_size)
+            yield SparseRows(self.matrix[picked], self.dtype), tf.gather(self.weights, picked)
+
+    def take(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        positions = np.asarray(positions, dtype=np.int64)
+        return self.rows[positions], self.sample_weight[positions]
+
+    def sample(self, m: int, random_state: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+        return self.take(draw_positions(self.sample_weight, m, random_state))
+
+    def sample_source(self, m: int, random_state: np.random.RandomState) -> SparseSource:
+        """The rows ``sample`` would draw, kept sparse (float64, as samples are)."""
+        positions = draw_positions(self.sample_weight, m, random_state)
+        subset = SparseSource(
+            self.matrix[positions], self.sample_weight[positions], dtype=np.float64
+        )
+        subset.unit_rows = self.unit_rows
+        return subset
+
+    def rows_in_memory(self) -> SparseSource:  # type: ignore[override]
+        """Self: k-means++ and random init draw from these rows directly."""
+        return self

@@ -1,0 +1,259 @@
+"""Sparse input (scipy CSR/CSC, tf.SparseTensor) against scikit-learn and the dense path."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import tensorflow as tf
+from sklearn.cluster import KMeans as SKKMeans
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import ConvergenceWarning
+
+from tfkmeans import KMeans
+from tfkmeans.samples import sparse_topics
+
+
+def sparse_blobs(n=600, d=40, k=4, seed=0, dtype=np.float64):
+    """Blobs with most values zeroed: a sparse matrix whose clusters share features."""
+    X, y = make_blobs(n, n_features=d, centers=k, cluster_std=1.5, random_state=seed)
+    X[np.abs(X) < 4] = 0.0
+    return sp.csr_matrix(X.astype(dtype)), y
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, _ = sparse_blobs()
+    weights = np.random.RandomState(1).uniform(0.2, 2.0, X.shape[0])
+    return X, weights
+
+
+def tf_sparse(X) -> tf.SparseTensor:
+    coo = X.tocoo()
+    indices = np.stack([coo.row, coo.col], 1).astype(np.int64)
+    return tf.SparseTensor(indices, coo.data, coo.shape)
+
+
+CONTAINERS = {
+    "csr": sp.csr_matrix,
+    "csc": sp.csc_matrix,
+    "csr_array": sp.csr_array,
+    "coo": sp.coo_matrix,
+    "tf.SparseTensor": tf_sparse,
+}
+
+
+@pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_lloyd_matches_sklearn_from_same_centres(data, container, algorithm):
+    X, w = data
+    init = X[[0, 150, 300, 450]].toarray()
+    kw = dict(n_clusters=4, init=init, n_init=1, max_iter=100, tol=1e-6, algorithm=algorithm)
+    ref = SKKMeans(**kw).fit(X, sample_weight=w)
+    got = KMeans(**kw).fit(CONTAINERS[container](X), sample_weight=w)
+    assert got.cluster_centers_.dtype == np.float64
+    np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(got.labels_, ref.labels_)
+    assert got.n_iter_ == ref.n_iter_
+    assert got.inertia_ == pytest.approx(ref.inertia_, rel=1e-10)
+
+
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_same_random_state_draws_like_sklearn(data, init, seed):
+    X, w = data
+    kw = dict(n_clusters=4, init=init, n_init=2, random_state=seed)
+    ref = SKKMeans(**kw).fit(X, sample_weight=w)
+    got = KMeans(**kw).fit(X, sample_weight=w)
+    np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(got.labels_, ref.labels_)
+
+
+def test_topics_kmeanspp_matches_sklearn():
+    X, _ = sparse_topics(3000, 2000, 6, 0.01, seed=3, dtype=np.float64)
+    ref = SKKMeans(6, n_init=1, random_state=7).fit(X)
+    got = KMeans(6, n_init=1, random_state=7).fit(X)
+    np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(got.labels_, ref.labels_)
+    assert got.inertia_ == pytest.approx(ref.inertia_, rel=1e-10)
+
+
+def test_float32_stays_float32_and_agrees_with_sklearn():
+    X, _ = sparse_blobs(dtype=np.float32)
+    init = X[[0, 150, 300, 450]].toarray()
+    ref = SKKMeans(4, init=init, n_init=1).fit(X)
+    got = KMeans(4, init=init, n_init=1).fit(X)
+    assert got.cluster_centers_.dtype == np.float32
+    assert got.transform(X).dtype == np.float32
+    np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=0, atol=1e-4)
+    np.testing.assert_array_equal(got.labels_, ref.labels_)
+    exact = ((X.toarray().astype(np.float64) - got.cluster_centers_[got.labels_]) ** 2).sum()
+    assert got.inertia_ == pytest.approx(exact, rel=1e-9)  # exact, accumulated in float64
+
+
+def test_predict_transform_score_match_sklearn(data):
+    X, w = data
+    ref = SKKMeans(4, n_init=1, random_state=0).fit(X)
+    got = KMeans(4, n_init=1, random_state=0).fit(X)
+    Y, _ = sparse_blobs(200, seed=5)
+    np.testing.assert_array_equal(got.predict(Y), ref.predict(Y))
+    np.testing.assert_array_equal(got.predict(Y.tocsc()), ref.predict(Y))
+    np.testing.assert_allclose(got.transform(Y), ref.transform(Y), rtol=1e-9, atol=1e-9)
+    dense = np.sqrt(((Y.toarray()[:, None, :] - got.cluster_centers_) ** 2).sum(-1))
+    np.testing.assert_allclose(got.transform(Y), dense, rtol=1e-12, atol=1e-6)
+    wy = np.linspace(0.5, 1.5, Y.shape[0])
+    assert got.score(Y, sample_weight=wy) == pytest.approx(ref.score(Y, sample_weight=wy), 1e-10)
+    np.testing.assert_array_equal(got.fit_predict(X), ref.fit_predict(X))
+    # a model fitted on sparse rows labels dense rows, and the other way round
+    np.testing.assert_array_equal(got.predict(Y.toarray()), got.predict(Y))
+    dense_fit = KMeans(4, n_init=1, random_state=0).fit(X.toarray())
+    np.testing.assert_array_equal(dense_fit.predict(Y), dense_fit.predict(Y.toarray()))
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "metric"),
+    [
+        ("lloyd", "cosine"),
+        ("minibatch", "euclidean"),
+        ("minibatch", "cosine"),
+        ("gradient", "euclidean"),
+        ("gradient", "cosine"),
+    ],
+)
+def test_sparse_gives_the_dense_answer(data, algorithm, metric):
+    X, w = data
+    kw = dict(n_clusters=4, n_init=1, random_state=0, algorithm=algorithm, metric=metric)
+    kw.update(max_iter=30, batch_size=128 if algorithm == "minibatch" else None)
+    dense = KMeans(**kw).fit(X.toarray(), sample_weight=w)
+    sparse = KMeans(**kw).fit(X, sample_weight=w)
+    np.testing.assert_allclose(sparse.cluster_centers_, dense.cluster_centers_, atol=1e-8)
+    np.testing.assert_array_equal(sparse.labels_, dense.labels_)
+    assert sparse.inertia_ == pytest.approx(dense.inertia_, rel=1e-9)
+    assert sparse.n_iter_ == dense.n_iter_
+    np.testing.assert_allclose(sparse.transform(X), dense.transform(X.toarray()), atol=1e-8)
+
+
+def test_partial_fit_on_sparse_chunks_matches_dense(data):
+    X, w = data
+    dense = KMeans(4, algorithm="minibatch", random_state=0, n_init=1)
+    sparse = KMeans(4, algorithm="minibatch", random_state=0, n_init=1)
+    for start in range(0, X.shape[0], 200):
+        rows = slice(start, start + 200)
+        dense.partial_fit(X[rows].toarray(), sample_weight=w[rows])
+        sparse.partial_fit(X[rows], sample_weight=w[rows])
+    np.testing.assert_allclose(sparse.cluster_centers_, dense.cluster_centers_, atol=1e-8)
+    np.testing.assert_array_equal(sparse.predict(X), dense.predict(X.toarray()))
+
+
+def test_k_means_parallel_and_callable_init(data):
+    X, _ = data
+    got = KMeans(4, init="k-means||", n_init=1, random_state=0).fit(X)
+    ref = SKKMeans(4, init=got.cluster_centers_, n_init=1).fit(X)
+    np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, atol=1e-6)
+    seen = []
+
+    def first_rows(rows, k, random_state):
+        seen.append(sp.issparse(rows))
+        return rows[:k].toarray()
+
+    got = KMeans(4, init=first_rows, n_init=1).fit(X)
+    ref = SKKMeans(4, init=X[:4].toarray(), n_init=1).fit(X)
+    assert seen == [True]  # the callable gets the sparse matrix, as in scikit-learn
+    np.testing.assert_array_equal(got.labels_, ref.labels_)
+
+
+def test_never_densified():
+    """50,000 x 1,000,000 float32 would take 200 GB dense; 5 values per row take 2 MB."""
+    rng = np.random.RandomState(0)
+    n, d = 50_000, 1_000_000
+    cols = rng.randint(0, 1000, (n, 5))
+    cols[n // 2 :] += d - 1000  # two groups of rows, on features at both ends
+    X = sp.csr_matrix(
+        (np.ones(5 * n, np.float32), cols.ravel(), np.arange(0, 5 * n + 1, 5)), shape=(n, d)
+    )
+    init = np.vstack([X[: n // 2].mean(axis=0), X[n // 2 :].mean(axis=0)])
+    km = KMeans(2, init=init, n_init=1, max_iter=5).fit(X)
+    assert km.cluster_centers_.shape == (2, d)
+    expected = np.repeat([0, 1], n // 2)
+    np.testing.assert_array_equal(km.labels_, expected)
+    assert km.predict(X[:10]).shape == (10,)
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+
+def one_line(excinfo) -> str:
+    message = str(excinfo.value)
+    assert "\n" not in message, message
+    return message
+
+
+@pytest.mark.parametrize(("value", "pattern"), [(np.nan, "NaN"), (np.inf, "infinity")])
+@pytest.mark.parametrize("method", ["fit", "predict", "partial_fit"])
+def test_nan_or_inf_in_sparse_data(data, value, pattern, method):
+    X, _ = data
+    bad = X.copy()
+    bad.data[7] = value
+    km = KMeans(4, n_init=1, random_state=0, algorithm="minibatch")
+    if method == "predict":
+        km.fit(X)
+    with pytest.raises(ValueError, match=pattern) as excinfo:
+        getattr(km, method)(bad)
+    one_line(excinfo)
+
+
+@pytest.mark.parametrize("fit_on", ["sparse", "dense"])
+def test_wrong_number_of_columns_at_predict(data, fit_on):
+    X, _ = data
+    km = KMeans(4, n_init=1, random_state=0).fit(X if fit_on == "sparse" else X.toarray())
+    for method in ("predict", "transform", "score"):
+        with pytest.raises(ValueError, match="X has 39 features, but KMeans is expecting 40") as e:
+            getattr(km, method)(X[:, :39])
+        one_line(e)
+
+
+def test_matrix_without_stored_values():
+    """All-zero rows are valid data: scikit-learn fits them (every centre at zero, with
+    its duplicate-points warning); cosine k-means has no direction for them."""
+    X = sp.csr_matrix((20, 6))
+    ref_warning = pytest.warns(ConvergenceWarning, match="Number of distinct clusters")
+    with ref_warning:
+        ref = SKKMeans(2, n_init=1, random_state=0).fit(X)
+    with pytest.warns(ConvergenceWarning, match="Number of distinct clusters"):
+        got = KMeans(2, n_init=1, random_state=0).fit(X)
+    np.testing.assert_array_equal(got.cluster_centers_, ref.cluster_centers_)
+    assert got.inertia_ == ref.inertia_ == 0.0
+    np.testing.assert_array_equal(got.predict(X), ref.predict(X))
+    with pytest.raises(ValueError, match="metric='cosine' needs non-zero rows") as excinfo:
+        KMeans(2, metric="cosine").fit(X)
+    one_line(excinfo)
+    with pytest.raises(ValueError, match="0 sample") as excinfo:
+        KMeans(2).fit(sp.csr_matrix((0, 6)))
+    one_line(excinfo)
+
+
+def test_int64_indices_give_the_int32_answer(data):
+    X, _ = data
+    wide = sp.csr_matrix(X, copy=True)
+    wide.indices = wide.indices.astype(np.int64)
+    wide.indptr = wide.indptr.astype(np.int64)
+    assert wide.indices.dtype == np.int64
+    a = KMeans(4, n_init=1, random_state=0).fit(X)
+    b = KMeans(4, n_init=1, random_state=0).fit(wide)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    np.testing.assert_array_equal(a.predict(wide), a.labels_)
+
+
+def test_unsorted_and_duplicate_entries_are_summed_as_scipy_does(data):
+    X, _ = data
+    coo = X.tocoo()
+    half = coo.data / 2
+    # every value stored twice (halves), in reversed order: not canonical CSR
+    messy = sp.csr_matrix(
+        (np.r_[half, half][::-1], (np.r_[coo.row, coo.row][::-1], np.r_[coo.col, coo.col][::-1])),
+        shape=X.shape,
+    )
+    messy.has_canonical_format = False
+    before = messy.data.copy()
+    a = KMeans(4, n_init=1, random_state=0).fit(X)
+    b = KMeans(4, n_init=1, random_state=0).fit(messy)
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, atol=1e-12)
+    np.testing.assert_array_equal(messy.data, before)  # the caller's matrix is untouched
