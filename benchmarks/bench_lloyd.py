@@ -1,11 +1,12 @@
-"""Lloyd iterations side by side: tfkmeans, scikit-learn and faiss, same data, same init.
+"""Lloyd iterations side by side: tfkmeans, scikit-learn, scikit-learn-intelex and faiss.
 
 Each library fits the same float32 blobs from the same initial centroids for
 exactly 20 iterations (tol=0; blobs overlap so no run converges earlier; the
 script checks n_iter). Seconds per iteration = (time of a 20-iteration fit -
 time of a 1-iteration fit) / 19, median of repeats, so one-off set-up
 (validation, tracing, XLA compilation, index building) is excluded for every
-library alike. Final inertia is recomputed the same way for all three (exact,
+library alike. scikit-learn-intelex is ``sklearnex.cluster.KMeans`` (oneDAL).
+Final inertia is recomputed the same way for every library (exact,
 float64) and must agree to 1e-4 relative. The floor is the GEMM X @ C.T alone,
 timed with NumPy's float32 matmul (cache-sized row blocks) in the same run.
 
@@ -69,6 +70,13 @@ def run_sklearn(X, init, iterations):
     return km.cluster_centers_, km.n_iter_
 
 
+def run_sklearnex(X, init, iterations):
+    from sklearnex.cluster import KMeans as DalKMeans
+
+    km = DalKMeans(len(init), init=init, n_init=1, max_iter=iterations, tol=0).fit(X)
+    return km.cluster_centers_, km.n_iter_
+
+
 def run_faiss(X, init, iterations):
     km = faiss.Kmeans(
         X.shape[1], len(init), niter=iterations, max_points_per_centroid=10**9, verbose=False
@@ -122,26 +130,30 @@ def main() -> None:
         for label, run in (
             ("tfkmeans", run_tfkmeans),
             ("scikit-learn", run_sklearn),
+            ("scikit-learn-intelex", run_sklearnex),
             ("faiss", run_faiss),
         ):
             seconds, centers, n_iter = per_iteration(run, X, init, args.repeats)
             results[label] = (seconds, exact_inertia(X, centers), n_iter)
             print(f"{name} {label}: {seconds * 1e3:.2f} ms/iter, n_iter={n_iter}", flush=True)
-        ours, sk, fa = results["tfkmeans"], results["scikit-learn"], results["faiss"]
-        agree = max(abs(ours[1] - sk[1]) / sk[1], abs(ours[1] - fa[1]) / fa[1])
-        rows.append((name, n, d, k, ours, sk, fa, floor, agree))
+        ours = results["tfkmeans"]
+        sk, dal, fa = (results[p] for p in ("scikit-learn", "scikit-learn-intelex", "faiss"))
+        agree = max(abs(ours[1] - p[1]) / p[1] for p in (sk, dal, fa))
+        rows.append((name, n, d, k, ours, sk, dal, fa, floor, agree))
     lines = [
         f"Machine: {machine()}",
         "",
-        "| data | n x d, k | tfkmeans ms/iter | scikit-learn ms/iter | faiss ms/iter "
-        "| sklearn / tfkmeans | faiss / tfkmeans | GEMM floor ms | tfkmeans / floor "
+        "| data | n x d, k | tfkmeans ms/iter | scikit-learn ms/iter "
+        "| scikit-learn-intelex ms/iter | faiss ms/iter | sklearn / tfkmeans "
+        "| sklearnex / tfkmeans | faiss / tfkmeans | GEMM floor ms | tfkmeans / floor "
         "| inertia agreement |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, n, d, k, ours, sk, fa, floor, agree in rows:
+    for name, n, d, k, ours, sk, dal, fa, floor, agree in rows:
         lines.append(
             f"| {name} | {n:,} x {d}, {k} | {ours[0] * 1e3:.1f} | {sk[0] * 1e3:.1f} | "
-            f"{fa[0] * 1e3:.1f} | {sk[0] / ours[0]:.2f} | {fa[0] / ours[0]:.2f} | "
+            f"{dal[0] * 1e3:.1f} | {fa[0] * 1e3:.1f} | {sk[0] / ours[0]:.2f} | "
+            f"{dal[0] / ours[0]:.2f} | {fa[0] / ours[0]:.2f} | "
             f"{floor * 1e3:.1f} | {ours[0] / floor:.1f} | {agree:.1e} |"
         )
     lines.append("")

@@ -24,9 +24,16 @@ def machine() -> str:
                 break
     except OSError:
         pass
+    try:
+        from importlib.metadata import version
+
+        intelex = f", scikit-learn-intelex {version('scikit-learn-intelex')}"
+    except Exception:  # noqa: BLE001 - the peer is optional
+        intelex = ""
     return (
         f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"TensorFlow {tf.__version__}, scikit-learn {sklearn.__version__}, faiss {faiss.__version__}"
+        f"{intelex}"
     )
 
 

@@ -48,6 +48,7 @@ def __getattr__(name: str):
     module = _PUBLIC.get(name)  # __all__ lists the same names
     if module is None:
         raise AttributeError(f"module 'tfkmeans' has no attribute {name!r}")
+    importlib.import_module("tfkmeans.tfload")  # TensorFlow first, its start-up lines hidden
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

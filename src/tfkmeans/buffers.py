@@ -19,7 +19,8 @@ import os
 import sys
 
 import numpy as np
-import tensorflow as tf
+
+from tfkmeans.tfload import tf
 
 ALIGNMENT = 64  # bytes; TensorFlow's EIGEN_MAX_ALIGN_BYTES on AVX-512 builds
 RING_SIZE = 3  # the chunk in use, the one before it and the one being read ahead

@@ -1,9 +1,12 @@
 """The ``tfkmeans`` command line: demo, generate, fit, predict, plot, elbow, info.
 
-A user error (missing file, bad column, k too large, corrupt model) prints one
-line ``tfkmeans: error: ...`` and exits 2, never a traceback. Every output
-file is written atomically. Progress goes to stderr: a bar on a terminal,
-plain lines otherwise, nothing with ``--quiet``.
+Every argument, input file and output folder is checked before TensorFlow is
+loaded, so a mistake is answered in a fraction of a second (``--help``,
+``--version``, ``info`` and ``generate`` never load it). A user error prints one line
+``tfkmeans: error: ...`` and exits 2, never a traceback; notices (columns left out,
+rows skipped) print one line ``tfkmeans: note: ...``. Every output file is written
+atomically. Progress goes to stderr: a bar on a terminal, plain lines otherwise,
+nothing with ``--quiet``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import argparse
 import os
 import sys
 import time
+import warnings
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -28,6 +33,8 @@ def _import_tensorflow_quietly() -> None:
             import tensorflow
 
             tensorflow.constant(0)  # device set-up prints its notes on first use
+            # Its Python log (retracing advice addressed to our code) is not the user's.
+            tensorflow.get_logger().setLevel("ERROR")
         finally:
             os.dup2(saved, 2)
             os.close(saved)
@@ -46,13 +53,156 @@ def _columns(args):
     return [c.strip() for c in args.columns.split(",")] if getattr(args, "columns", None) else None
 
 
+# -- checks, all without TensorFlow ----------------------------------------------------------
+
+
+def _positive(args, *names: str, minimum: float = 1) -> None:
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None and value < minimum:
+            option = "--" + name.replace("_", "-")
+            raise UserError(f"{option} must be at least {minimum}, got {value}")
+
+
+def _check_output(path: str, option: str, suffixes: tuple[str, ...] = ()) -> None:
+    """An output file whose folder exists and is writable, with the right suffix."""
+    target = Path(path)
+    if suffixes and target.suffix.lower() not in suffixes:
+        raise UserError(f"{option} must be a {' or '.join(suffixes)} file, got {path}")
+    if target.is_dir():
+        raise UserError(f"{option} {path} is a folder; give a file name")
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise UserError(f"{option} {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"{option} {path}: folder {folder} is not writable")
+
+
+def _check_folder(path: str, option: str) -> None:
+    """An output folder that exists, or can be made under an existing writable folder."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise UserError(f"{option} {path} is a file; give a folder")
+    existing = target
+    while not existing.exists():
+        existing = existing.parent if str(existing.parent) != str(existing) else Path(".")
+    if not os.access(existing, os.W_OK):
+        raise UserError(f"{option} {path}: folder {existing} is not writable")
+
+
+def _describe(args):
+    """The data file's rows, features and names, from its header or footer."""
+    from tfkmeans.layouts import describe
+
+    return describe(args.data, columns=_columns(args), header=args.header)
+
+
+def _model(path):
+    """A model file's metadata and arrays, read without TensorFlow."""
+    from tfkmeans.persist import read_model
+
+    path = Path(path)
+    if path.is_dir() and (path / "metadata").is_dir():
+        return None  # a Spark model folder: checked when loaded
+    return read_model(path)
+
+
+def _check_matches_model(args, info) -> None:
+    model = _model(args.model)
+    if model is None:
+        return
+    attributes = model[0]["attributes"]
+    expected = attributes["n_features_in_"]
+    if info.n_features != expected:
+        raise UserError(
+            f"{args.data} has {info.n_features} features, but the model {args.model} "
+            f"was fitted on {expected}"
+        )
+    names = attributes.get("feature_names_in_")
+    if names and info.feature_names and list(names) != list(info.feature_names):
+        raise UserError(
+            f"{args.data} has features {', '.join(info.feature_names)}, but the model "
+            f"{args.model} was fitted on {', '.join(names)}"
+        )
+
+
+def _k_range(text: str) -> range:
+    try:
+        low, high = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise UserError(f"--k-range must look like 2:10, got {text!r}") from None
+    if not 1 <= low <= high:
+        raise UserError(f"--k-range needs 1 <= low <= high, got {text!r}")
+    if high < 2:
+        raise UserError(f"--k-range {text} has no k >= 2 to compare (silhouette needs 2 or more)")
+    return range(low, high + 1)
+
+
+def _check_fit(args) -> None:
+    _positive(args, "k", "n_init", "max_iter", "chunk_rows")
+    _positive(args, "tol", minimum=0)
+    _check_output(args.model, "--model")
+    info = _describe(args)
+    if info.n_rows is not None and args.k > info.n_rows:
+        raise UserError(f"--k {args.k} is larger than the {info.n_rows} rows in {args.data}")
+
+
+def _check_predict(args) -> None:
+    _positive(args, "chunk_rows")
+    _check_output(args.out, "--out", (".parquet", ".pq"))
+    _check_matches_model(args, _describe(args))
+
+
+def _check_plot(args) -> None:
+    _positive(args, "chunk_rows", "max_points")
+    _check_output(args.out, "--out", (".png",))
+    _check_matches_model(args, _describe(args))
+
+
+def _check_elbow(args) -> None:
+    _positive(args, "chunk_rows")
+    _positive(args, "sample_size", minimum=2)
+    ks = _k_range(args.k_range)
+    _check_output(args.out, "--out", (".png",))
+    info = _describe(args)
+    if info.n_rows is not None:
+        rows = min(args.sample_size, info.n_rows)
+        if ks[-1] > rows:
+            raise UserError(
+                f"--k-range {args.k_range} goes up to k={ks[-1]}, but only {rows} rows "
+                f"are clustered (the file's rows, at most --sample-size)"
+            )
+
+
+def _check_generate(args) -> None:
+    _positive(args, "n_samples", "n_features", "centers")
+    _positive(args, "cluster_std", minimum=0)
+    _check_output(args.out, "out", (".npy", ".parquet", ".pq", ".csv"))
+
+
+def _check_demo(args) -> None:
+    _positive(args, "max_iter")
+    _check_folder(args.out, "--out")
+
+
+def _check_info(args) -> None:
+    if _model(args.model) is None:
+        raise UserError(f"{args.model} is a Spark model folder; load it in Python to inspect it")
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
 def _open(args, path):
     from tfkmeans.files import read
 
-    chunk_rows = getattr(args, "chunk_rows", None)  # None: the file type's default
-    if chunk_rows is not None and chunk_rows < 1:
-        raise UserError(f"--chunk-rows must be a positive integer, got {chunk_rows}")
-    return read(path, columns=_columns(args), chunk_rows=chunk_rows)
+    return read(
+        path,
+        columns=_columns(args),
+        chunk_rows=args.chunk_rows,  # None: the file type's default
+        header=args.header,
+        handle_invalid=args.handle_invalid,
+    )
 
 
 def _load_model(path):
@@ -61,7 +211,9 @@ def _load_model(path):
     return KMeans.load(path)
 
 
-# -- commands ------------------------------------------------------------------------------
+def _skipped(source) -> str:
+    n = getattr(source, "n_skipped", 0)
+    return f" ({n} rows with a missing value or infinity skipped)" if n else ""
 
 
 def _cmd_demo(args) -> int:
@@ -80,8 +232,6 @@ def _cmd_generate(args) -> int:
 
     from tfkmeans.atomic import atomic_path
 
-    if args.n_samples < 1 or args.n_features < 1 or args.centers < 1:
-        raise UserError("--n-samples, --n-features and --centers must be positive")
     X, _ = make_blobs(
         args.n_samples,
         n_features=args.n_features,
@@ -96,7 +246,7 @@ def _cmd_generate(args) -> int:
         if suffix == ".npy":
             with open(tmp, "wb") as handle:
                 np.save(handle, X, allow_pickle=False)
-        elif suffix in (".parquet", ".pq", ".csv"):
+        else:
             import pyarrow as pa
 
             # Non-nullable, as the values are: pyarrow otherwise writes a null bitmap
@@ -112,8 +262,6 @@ def _cmd_generate(args) -> int:
 
                 # No dictionary: random floats never repeat, so it only costs decode time.
                 pq.write_table(table, str(tmp), use_dictionary=False)
-        else:
-            raise UserError(f"unknown output type {suffix!r}: use .npy, .parquet or .csv")
     _say(
         args,
         f"wrote {args.n_samples} x {args.n_features} rows ({args.centers} blobs) to {args.out}",
@@ -125,8 +273,6 @@ def _cmd_fit(args) -> int:
     from tfkmeans.estimator import KMeans
 
     source = _open(args, args.data)
-    if args.k < 1:
-        raise UserError(f"--k must be at least 1, got {args.k}")
     if args.k > source.n_rows:
         raise UserError(f"--k {args.k} is larger than the {source.n_rows} rows in {args.data}")
     km = KMeans(
@@ -146,9 +292,9 @@ def _cmd_fit(args) -> int:
     km.set_params(verbose=False)  # progress was for this run, not for the saved model
     km.save(args.model)
     print(
-        f"fitted k={args.k} ({args.algorithm}) on {source.n_rows} rows x {source.n_features} "
-        f"features in {time.perf_counter() - start:.2f} s: inertia {km.inertia_:.6g}, "
-        f"{km.n_iter_} iterations; model written to {args.model}"
+        f"fitted k={args.k} ({args.algorithm}, init {args.init}) on {source.n_rows} rows x "
+        f"{source.n_features} features{_skipped(source)} in {time.perf_counter() - start:.2f} s: "
+        f"inertia {km.inertia_:.6g}, {km.n_iter_} iterations; model written to {args.model}"
     )
     return 0
 
@@ -156,10 +302,11 @@ def _cmd_fit(args) -> int:
 def _cmd_predict(args) -> int:
     km = _load_model(args.model)
     source = _open(args, args.data)
-    if not str(args.out).lower().endswith((".parquet", ".pq")):
-        raise UserError("--out must be a .parquet file")
     km.predict(source, out=args.out)
-    print(f"labels for {source.n_rows} rows written to {args.out}")
+    note = ""
+    if getattr(source, "n_skipped", 0):
+        note = f"; the {source.n_skipped} skipped rows have label -1 (one row per input row)"
+    print(f"labels for {source.n_rows} rows written to {args.out}{note}")
     return 0
 
 
@@ -176,42 +323,50 @@ def _cmd_plot(args) -> int:
 def _cmd_elbow(args) -> int:
     from tfkmeans.plot import elbow
 
-    try:
-        low, high = (int(v) for v in args.k_range.split(":"))
-    except ValueError:
-        raise UserError(f"--k-range must look like 2:20, got {args.k_range!r}") from None
-    if not 1 <= low <= high:
-        raise UserError(f"--k-range needs 1 <= low <= high, got {args.k_range!r}")
+    ks = _k_range(args.k_range)
     source = _open(args, args.data)
-    rows = elbow(
-        source,
-        range(low, high + 1),
-        args.out,
-        sample_size=args.sample_size,
-        seed=args.seed,
-        on_k=lambda k, inertia, sil: _say(
-            args, f"k={k}: inertia={inertia:.6g} silhouette={sil:.4f}"
-        ),
-    )
-    best = max(rows, key=lambda r: r[2])
-    print(f"elbow plot written to {args.out}; best silhouette at k={best[0]} ({best[2]:.4f})")
+    rows = min(args.sample_size, source.n_rows)
+    if ks[-1] > rows:
+        raise UserError(
+            f"--k-range {args.k_range} goes up to k={ks[-1]}, but only {rows} rows are "
+            "clustered (the file's rows, at most --sample-size)"
+        )
+
+    def report(k, inertia, silhouette):
+        shown = "undefined" if silhouette != silhouette else f"{silhouette:.4f}"
+        _say(args, f"k={k}: inertia={inertia:.6g} silhouette={shown}")
+
+    result = elbow(source, ks, args.out, sample_size=args.sample_size, seed=args.seed, on_k=report)
+    if result.best is None:
+        print(
+            f"elbow plot written to {args.out}; no k in {args.k_range} has a silhouette "
+            "(it needs 2 <= k < rows): choose k at the elbow of the inertia"
+        )
+    else:
+        print(
+            f"elbow plot written to {args.out}; best silhouette at k={result.best} "
+            f"({result.silhouette[result.best]:.4f})"
+        )
     return 0
 
 
 def _cmd_info(args) -> int:
-    km = _load_model(args.model)
-    params = km.get_params()
+    meta, arrays = _model(args.model)
+    centers = arrays["cluster_centers_"]
+    attributes = meta["attributes"]
     print(f"tfkmeans model {args.model}")
-    print(f"  clusters: {km.cluster_centers_.shape[0]}   features: {km.n_features_in_}")
+    print(f"  clusters: {centers.shape[0]}   features: {attributes['n_features_in_']}")
     print(
-        f"  inertia: {km.inertia_:.6g}   iterations: {km.n_iter_}   dtype: {km.cluster_centers_.dtype}"
+        f"  inertia: {attributes['inertia_']:.6g}   iterations: {attributes['n_iter_']}   "
+        f"dtype: {centers.dtype}"
     )
-    if hasattr(km, "feature_names_in_"):
-        print(f"  feature names: {', '.join(map(str, km.feature_names_in_))}")
-    for name in sorted(params):
-        value = params[name]
-        if not hasattr(value, "shape"):
-            print(f"  {name} = {value!r}")
+    if attributes.get("feature_names_in_"):
+        print(f"  feature names: {', '.join(attributes['feature_names_in_'])}")
+    params = dict(meta["params"])
+    if "init" in arrays:
+        params["init"] = f"array of shape {arrays['init'].shape}"
+    for name, value in sorted({**params, **meta.get("replaced_params", {})}.items()):
+        print(f"  {name} = {value!r}")
     return 0
 
 
@@ -229,100 +384,218 @@ def _progress(args):
     return contextlib.nullcontext()
 
 
-def _add_data(parser, help_text="input rows: .npy, .parquet (file or folder) or .csv"):
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless it says it already."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default is None
+            or default is False
+            or default == argparse.SUPPRESS
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Mistakes on the command line are one line, as every other mistake is."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+DATA_HELP = "input rows: .npy, .parquet (file or folder) or .csv"
+
+
+def _add_data(parser, help_text=DATA_HELP):
     parser.add_argument("data", help=help_text)
-    parser.add_argument("--columns", help="comma-separated feature columns (Parquet/CSV)")
+    parser.add_argument(
+        "--columns",
+        help="comma-separated feature columns or globs, e.g. 'x,y' or 'emb_*' (Parquet, CSV). "
+        "Default: the one vector (list) column, else every numeric column except row ids "
+        "(id, *_id, index, 0,1,2,...), with a note naming what was left out",
+    )
+    parser.add_argument(
+        "--header",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="CSV: the first line names the columns (--header) or is data (--no-header); "
+        "default: told from the first lines, as a header unless it holds numbers where "
+        "the rows below do",
+    )
+    parser.add_argument(
+        "--handle-invalid",
+        choices=["error", "skip"],
+        default="error",
+        help="a row with NaN, an empty cell, null or infinity: stop with an error naming "
+        "it, or skip it and report how many were skipped",
+    )
     parser.add_argument(
         "--chunk-rows",
         type=int,
         default=None,
         help="rows read from the file at a time (default 65536; a float .npy file: "
-        "32 MiB of rows); memory grows with it",
+        "32 MiB of rows); memory grows with it, results do not change",
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tfkmeans", description="k-means clustering on TensorFlow 2."
+    from tfkmeans import __version__
+
+    parser = _Parser(
+        prog="tfkmeans",
+        description="k-means clustering on TensorFlow 2.",
+        formatter_class=_HelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"tfkmeans {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--quiet", action="store_true", help="no progress output")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add = sub.add_parser
 
-    def add_parser(name, **kwargs):
-        return add(name, parents=[common], **kwargs)
+    def add(name, help_text, run, check, needs_tensorflow=True):
+        command = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            parents=[common],
+            formatter_class=_HelpFormatter,
+        )
+        command.set_defaults(run=run, check=check, needs_tensorflow=needs_tensorflow)
+        return command
 
-    sub.add_parser = add_parser
-
-    demo = sub.add_parser("demo", help="run the tutorial end to end and write its plots")
+    demo = add("demo", "run the tutorial end to end and write its plots", _cmd_demo, _check_demo)
     demo.add_argument("--out", default="tfkmeans-demo", help="folder for the PNG plots")
-    demo.add_argument("--seed", type=int, default=700, help="random seed (default 700)")
-    demo.add_argument("--max-iter", type=int, default=100, help="maximum Lloyd iterations")
+    demo.add_argument("--seed", type=int, default=700, help="random seed of the samples")
+    demo.add_argument("--max-iter", type=int, default=100, help="most Lloyd iterations")
     demo.add_argument(
         "--gradient",
         action="store_true",
         help="run the second tutorial instead: gradient descent on make_blobs(500, "
         "random_state=1111), plotted against Lloyd",
     )
-    demo.set_defaults(run=_cmd_demo)
 
-    gen = sub.add_parser("generate", help="write seeded Gaussian blobs to .npy, .parquet or .csv")
+    gen = add(
+        "generate",
+        "write seeded Gaussian blobs to .npy, .parquet or .csv",
+        _cmd_generate,
+        _check_generate,
+        needs_tensorflow=False,
+    )
     gen.add_argument("out", help="output file (.npy, .parquet or .csv)")
-    gen.add_argument("--n-samples", type=int, default=10000)
-    gen.add_argument("--n-features", type=int, default=2)
+    gen.add_argument("--n-samples", type=int, default=10000, help="rows")
+    gen.add_argument("--n-features", type=int, default=2, help="features (columns x0, x1, ...)")
     gen.add_argument("--centers", type=int, default=5, help="number of blobs")
-    gen.add_argument("--cluster-std", type=float, default=1.0)
+    gen.add_argument("--cluster-std", type=float, default=1.0, help="standard deviation of a blob")
     gen.add_argument("--float64", action="store_true", help="write float64 (default float32)")
-    gen.add_argument("--seed", type=int, default=0)
-    gen.set_defaults(run=_cmd_generate)
+    gen.add_argument("--seed", type=int, default=0, help="random seed")
 
-    fit = sub.add_parser("fit", help="cluster a data file and save the model")
+    fit = add("fit", "cluster a data file and save the model", _cmd_fit, _check_fit)
     _add_data(fit)
-    fit.add_argument("--k", type=int, required=True, help="number of clusters")
-    fit.add_argument("--algorithm", choices=["lloyd", "gradient", "minibatch"], default="lloyd")
-    fit.add_argument("--init", choices=["k-means++", "random", "k-means||"], default="k-means||")
-    fit.add_argument("--metric", choices=["euclidean", "cosine"], default="euclidean")
-    fit.add_argument("--n-init", type=int, default=None)
-    fit.add_argument("--max-iter", type=int, default=300)
-    fit.add_argument("--tol", type=float, default=1e-4)
-    fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--model", required=True, help="where to write the model file")
-    fit.set_defaults(run=_cmd_fit)
+    fit.add_argument("--k", type=int, required=True, help="number of clusters (required)")
+    fit.add_argument(
+        "--algorithm",
+        choices=["lloyd", "gradient", "minibatch"],
+        default="lloyd",
+        help="Lloyd to convergence, gradient descent on the objective, or mini-batch",
+    )
+    fit.add_argument(
+        "--init",
+        choices=["k-means++", "random", "k-means||"],
+        default="k-means||",
+        help="initial centres (default k-means||: about 5 passes over the file; Python's "
+        "KMeans defaults to k-means++, 2-3 passes per centre on a file; "
+        "either gives the answer the same rows give in memory)",
+    )
+    fit.add_argument(
+        "--metric", choices=["euclidean", "cosine"], default="euclidean", help="distance"
+    )
+    fit.add_argument(
+        "--n-init",
+        type=int,
+        default=None,
+        help="restarts, the best kept (default: 1, or 10 with --init random)",
+    )
+    fit.add_argument("--max-iter", type=int, default=300, help="most iterations per restart")
+    fit.add_argument(
+        "--tol",
+        type=float,
+        default=1e-4,
+        help="stop when the centres move less than this x the mean feature variance",
+    )
+    fit.add_argument("--seed", type=int, default=0, help="random seed")
+    fit.add_argument("--model", required=True, help="model file to write (required)")
 
-    pred = sub.add_parser("predict", help="label every row of a data file (streamed to Parquet)")
+    pred = add(
+        "predict",
+        "label every row of a data file (streamed to Parquet)",
+        _cmd_predict,
+        _check_predict,
+    )
     _add_data(pred)
-    pred.add_argument("--model", required=True)
-    pred.add_argument("--out", required=True, help="output .parquet with label and distance")
-    pred.set_defaults(run=_cmd_predict)
+    pred.add_argument("--model", required=True, help="model file from tfkmeans fit (required)")
+    pred.add_argument(
+        "--out",
+        required=True,
+        help=".parquet file to write: label and distance per row, in file order; a row "
+        "skipped by --handle-invalid skip gets label -1 (required)",
+    )
 
-    plot = sub.add_parser("plot", help="scatter plot of the clusters (PCA projection for d > 2)")
+    plot = add(
+        "plot",
+        "scatter plot of the clusters (PCA projection for d > 2)",
+        _cmd_plot,
+        _check_plot,
+    )
     _add_data(plot)
-    plot.add_argument("--model", required=True)
-    plot.add_argument("--out", required=True, help="output PNG")
+    plot.add_argument("--model", required=True, help="model file from tfkmeans fit (required)")
+    plot.add_argument("--out", required=True, help="PNG file to write (required)")
     plot.add_argument("--max-points", type=int, default=20000, help="rows sampled for the plot")
-    plot.add_argument("--seed", type=int, default=0)
-    plot.set_defaults(run=_cmd_plot)
+    plot.add_argument("--seed", type=int, default=0, help="random seed of the sample")
 
-    elb = sub.add_parser("elbow", help="inertia and silhouette for a range of k, to choose k")
+    elb = add(
+        "elbow",
+        "inertia and silhouette for a range of k, to choose k",
+        _cmd_elbow,
+        _check_elbow,
+    )
     _add_data(elb)
-    elb.add_argument("--k-range", default="2:10", help="low:high, inclusive (default 2:10)")
-    elb.add_argument("--out", required=True, help="output PNG")
-    elb.add_argument("--sample-size", type=int, default=5000, help="rows sampled (default 5000)")
-    elb.add_argument("--seed", type=int, default=0)
-    elb.set_defaults(run=_cmd_elbow)
+    elb.add_argument("--k-range", default="2:10", help="low:high, both included")
+    elb.add_argument("--out", required=True, help="PNG file to write (required)")
+    elb.add_argument("--sample-size", type=int, default=5000, help="rows sampled and clustered")
+    elb.add_argument("--seed", type=int, default=0, help="random seed")
 
-    info = sub.add_parser("info", help="show a model file's parameters and attributes")
-    info.add_argument("model")
-    info.set_defaults(run=_cmd_info)
+    info = add(
+        "info",
+        "show a model file's parameters and attributes",
+        _cmd_info,
+        _check_info,
+        needs_tensorflow=False,
+    )
+    info.add_argument("model", help="model file from tfkmeans fit")
     return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line: a note for what the readers report, a warning otherwise."""
+    from tfkmeans.columns import ColumnNotice, RowsSkipped
+
+    kind = "note" if issubclass(category, (ColumnNotice, RowsSkipped)) else "warning"
+    print(f"tfkmeans: {kind}: {message}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _import_tensorflow_quietly()
     try:
-        return args.run(args)
+        args.check(args)
+        if args.needs_tensorflow:
+            _import_tensorflow_quietly()
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.run(args)
     except (UserError, ValueError, TypeError, OSError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"tfkmeans: error: {message}", file=sys.stderr)

@@ -7,12 +7,13 @@ done by the Source (TensorFlow kernels) and the host-side solver.
 
 from __future__ import annotations
 
+import functools
 import os
+import types
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import tensorflow as tf
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -32,6 +33,7 @@ from tfkmeans.minibatch import MiniBatchState, minibatch
 from tfkmeans.minibatch import step as minibatch_step
 from tfkmeans.progress import IterationReporter, make_reporter, rows_reported_to
 from tfkmeans.sources import InMemory, Source
+from tfkmeans.tfload import tf
 from tfkmeans.validation import (
     as_source,
     check_init_array,
@@ -45,40 +47,134 @@ MAX_ROWS_FOR_LABELS = 10_000_000
 MINIBATCH_SIZE = 1024
 
 
+class _MinibatchOnly:
+    """``partial_fit`` exists for algorithm="minibatch" only: elsewhere ``hasattr`` is
+    False and a call says why, instead of silently running a mini-batch step."""
+
+    def __init__(self, method) -> None:
+        self.method = method
+        functools.update_wrapper(self, method)
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        if obj.algorithm != "minibatch":
+            raise AttributeError(self.why(obj))
+        return types.MethodType(self.method, obj)
+
+    @staticmethod
+    def why(obj) -> str:
+        return (
+            f"partial_fit needs algorithm='minibatch' (this KMeans has "
+            f"algorithm={obj.algorithm!r}, which fits all rows at once with fit)"
+        )
+
+
 class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
     """k-means clustering on TensorFlow, with scikit-learn's API and defaults.
 
-    Parameters match ``sklearn.cluster.KMeans``: ``tol`` is relative to the
-    mean per-feature variance and compared with the total squared centre
-    shift; ``n_init="auto"`` runs one k-means++ start or ten random ones.
-    float64 input is computed and returned in float64, everything else in float32.
+    Parameters and fitted attributes follow ``sklearn.cluster.KMeans``; with the
+    same ``random_state`` on float64 arrays the result is scikit-learn's. float64
+    input is computed and returned in float64, everything else in float32. ``X``
+    may be an array, a frame, a tensor, a path to a .npy / .parquet / .csv file or
+    folder, a ``tf.data.Dataset`` or a Source from ``tfkmeans.read``: every one gives
+    the same centres and labels for the same rows and seed.
 
-    ``algorithm``:
-      - ``"lloyd"``: Lloyd's iterations (the first tutorial) to convergence.
-      - ``"gradient"``: the objective sum_i w_i min_k ||x_i - c_k||^2 minimised by
-        ``optimizer`` ("sgd", "adam" or a Keras optimizer instance) with
-        ``learning_rate`` (None: 1 / (2 * total weight) for sgd, 0.05 x the data's
-        standard deviation for adam); ``tol`` is then the relative change of the
-        objective between steps; ``objective_history_`` holds it per step.
-      - ``"minibatch"``: Sculley's mini-batch k-means, as scikit-learn's
-        MiniBatchKMeans: ``batch_size`` rows per step (default 1024, at most n),
-        ``max_iter`` epochs, early stop after ``max_no_improvement`` steps without a
-        better smoothed inertia, or when ``tol`` > 0 and a step's squared centre shift is
-        within ``tol`` x the mean variance; ``reassignment_ratio`` for starved centres,
-        init on ``init_size`` rows (default 3 x batch_size); ``partial_fit`` feeds a stream.
-      - ``"elkan"``: the iterations of ``"lloyd"`` (same centres and labels), with
-        triangle-inequality bounds (Hamerly's) that skip the distances of rows whose
-        nearest centre cannot have changed; see README for when it pays.
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters (centres) to find.
+    init : {"k-means++", "random", "k-means||"}, callable or array of shape \
+(n_clusters, n_features), default="k-means++"
+        Initial centres: greedy k-means++ (scikit-learn's), ``n_clusters`` random rows,
+        or k-means|| (Bahmani et al.: a few passes, suited to files and Spark). A
+        callable ``init(X, n_clusters, random_state)`` needs X in memory.
+    n_init : "auto" or int, default="auto"
+        Restarts from different initial centres; the best inertia is kept. "auto" is
+        1 for k-means++ and k-means||, 10 for random or a callable.
+    max_iter : int, default=300
+        Most iterations (Lloyd, gradient steps) or epochs (mini-batch) per restart.
+    tol : float, default=1e-4
+        Lloyd stops when the summed squared centre shift is at most ``tol`` times the
+        mean per-feature variance of X (mini-batch: one step's shift, when tol > 0);
+        for "gradient", the relative change of the objective between steps.
+    algorithm : {"lloyd", "elkan", "gradient", "minibatch"}, default="lloyd"
+        "lloyd": Lloyd's iterations to convergence. "elkan": the same iterations
+        (same centres and labels), skipping rows whose centre cannot change by
+        triangle-inequality bounds (Hamerly's; README says when it pays). "gradient": the objective
+        sum_i w_i min_k ||x_i - c_k||^2 minimised by ``optimizer`` with
+        ``learning_rate`` (TensorFlow autodiff). "minibatch": Sculley's mini-batch
+        k-means, as ``sklearn.cluster.MiniBatchKMeans``; only it has ``partial_fit``.
+    metric : {"euclidean", "cosine"}, default="euclidean"
+        "cosine" is spherical k-means: rows and centres on the unit sphere;
+        ``inertia_``, ``score`` and ``transform`` then use 1 - cos.
+    random_state : int, RandomState instance or None, default=None
+        Seed of every random draw (init, mini-batches); an int makes fits repeatable.
+    verbose : bool or int, default=False
+        Print progress (steps, inertia, passes over a file) to stderr.
+    batch_size : int or None, default=None
+        Rows per mini-batch ("minibatch", default 1024, at most n); for the others,
+        rows per kernel chunk (default about 2**19 / n_clusters): memory beyond X is
+        O(batch_size x n_clusters).
+    optimizer : {"sgd", "adam"} or Keras optimizer, default="sgd"
+        Optimizer of ``algorithm="gradient"``.
+    learning_rate : float or None, default=None
+        For "gradient": None means 1 / (2 x total weight) for sgd, 0.05 x the data's
+        standard deviation for adam.
+    max_no_improvement : int or None, default=10
+        "minibatch": stop after this many steps without a better smoothed inertia.
+    reassignment_ratio : float, default=0.01
+        "minibatch": centres with fewer than this share of the rows are moved.
+    init_size : int or None, default=None
+        "minibatch": rows the initial centres are chosen from (default 3 x batch_size).
+    copy_x : bool, default=True
+        Accepted for scikit-learn compatibility: X is never modified in place.
 
-    ``metric="cosine"`` is spherical k-means: rows and centres on the unit sphere,
-    centres renormalised after every update (Spark's ``distanceMeasure="cosine"``);
-    ``inertia_``, ``score`` and ``transform`` then use the cosine distance 1 - cos.
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+        The centres, in the dtype of the computation (float64 or float32).
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training row (kept up to 10,000,000 rows for a file or Spark
+        source; not kept in a model file: a loaded model labels rows with ``predict``).
+    inertia_ : float
+        Sum of squared distances of the rows to their centre (1 - cos for cosine),
+        weighted, accumulated in float64.
+    n_iter_ : int
+        Iterations (or mini-batch epochs) run by the best restart.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features: a frame's columns, or the feature columns of a Parquet
+        or CSV file (``emb[0]``, ``emb[1]``, ... for a vector column). Only when named.
+    objective_history_ : ndarray
+        The objective per iteration of the best restart (inertia before each Lloyd
+        step; the objective per gradient step; smoothed batch inertia for minibatch).
+    n_steps_ : int
+        Mini-batch steps taken ("minibatch" only).
 
-    ``copy_x`` is accepted for scikit-learn compatibility: X is never modified in place.
+    See Also
+    --------
+    sklearn.cluster.KMeans : the reference this estimator reproduces.
+    sklearn.cluster.MiniBatchKMeans : what ``algorithm="minibatch"`` follows.
+    tfkmeans.read : open a .npy, Parquet or CSV file as a streaming source.
+    tfkmeans.spark.SparkKMeans : the same solver on a Spark DataFrame.
 
-    ``batch_size`` is also the number of rows per kernel chunk for the other
-    algorithms (default: about 2**19 / n_clusters rows, so a chunk's distances stay
-    cache-sized): memory beyond X is O(batch_size x n_clusters).
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tfkmeans import KMeans
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]], dtype=float)
+    >>> km = KMeans(n_clusters=2, random_state=0).fit(X)
+    >>> km.labels_
+    array([1, 1, 1, 0, 0, 0], dtype=int32)
+    >>> km.predict([[0, 0], [12, 3]])
+    array([1, 0], dtype=int32)
+    >>> km.cluster_centers_
+    array([[10.,  2.],
+           [ 1.,  2.]])
+    >>> float(km.inertia_)
+    16.0
     """
 
     _parameter_constraints: dict = {
@@ -357,6 +453,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         labels, inertia = final_assignment(source, centers, keep_labels)
         return labels, (0.5 * inertia if self._cosine else inertia)
 
+    @_MinibatchOnly
     def partial_fit(self, X, y=None, sample_weight=None):
         """One mini-batch step on X, for data that arrives in chunks.
 
@@ -435,13 +532,16 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         With ``out`` (a .parquet path), labels and distances are streamed to that
         file chunk by chunk in row order, written atomically, and ``out`` is returned:
         the way to label data that does not fit in memory.
+        Rows a file source skipped (``handle_invalid="skip"``) get label -1 and
+        distance NaN there, so the output joins back to the file by position.
         """
         source = self._source_for_predict(X)
         centers = self._centers_for(source)
         if out is not None:
             from tfkmeans.files import write_labels
 
-            return write_labels(out, source.assign(centers), cosine=self._cosine)
+            skipped = getattr(source, "skipped_rows", None)  # rows of a file left out
+            return write_labels(out, source.assign(centers), self._cosine, skipped)
         labels, _ = self._assign(source, centers, keep_labels=True)
         return labels
 
@@ -472,8 +572,25 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> KMeans:
-        """Read a model written by ``save``; a corrupt or foreign file raises ValueError."""
+        """Read a model written by ``save``; a corrupt or foreign file raises ValueError.
+
+        The model keeps its parameters and ``cluster_centers_``, ``inertia_``,
+        ``n_iter_``, ``n_features_in_`` and ``feature_names_in_`` (when fitted on named
+        features); ``labels_`` (one per training row) is not kept: use ``predict``.
+        """
         return persist.load_model(cls, path)
+
+    def __getattr__(self, name: str):
+        # Only reached when normal lookup fails: say why a loaded model has no labels_.
+        if name == "labels_" and "_loaded_from" in self.__dict__:
+            raise AttributeError(
+                f"labels_ is not kept in a model file ({self.__dict__['_loaded_from']}); "
+                "a loaded model keeps cluster_centers_, inertia_, n_iter_, n_features_in_ "
+                "and feature_names_in_: label rows with predict(X)"
+            )
+        if name == "partial_fit" and "algorithm" in self.__dict__:
+            raise AttributeError(_MinibatchOnly.why(self))  # the descriptor's refusal
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
 
 from tfkmeans.sources import Source
+from tfkmeans.tfload import tf
 
 OPTIMIZERS = ("sgd", "adam")
 

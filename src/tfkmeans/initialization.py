@@ -14,7 +14,8 @@ import numpy as np
 
 from tfkmeans.sources import InMemory, Source
 
-# k-means++ on a source that is not in memory runs on a sample of this many rows per centre.
+# k-means++ on a source that cannot pass over its rows (Spark) runs on a sample of this
+# many rows per centre; file sources run it on every row, as in memory.
 SAMPLE_ROWS_PER_CENTER = 256
 
 
@@ -26,29 +27,40 @@ def greedy_kmeans_plusplus(
 ) -> np.ndarray:
     """Greedy k-means++ (Arthur & Vassilvitskii; 2 + ln k trials per step, weighted).
 
-    The draws and the cumulative sum they search are NumPy's, in scikit-learn's
-    order; distances and candidate potentials stay on the device, chunk by chunk.
+    Every random number is NumPy's, drawn in scikit-learn's order before the first
+    step (the first row by weight, then ``n_local_trials`` uniforms per step: the
+    same stream as drawing them step by step). A Source that can run all steps where
+    its rows are (``kmeanspp_steps``) does; otherwise each step is a pass for the
+    candidates' potentials and the rows at the drawn cumulative potentials.
     """
     weights = points.sample_weight
     n = points.n_rows
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
-    first = random_state.choice(n, p=weights / weights.sum())
+    first = int(random_state.choice(n, p=weights / weights.sum()))
+    uniforms = random_state.uniform(size=(n_clusters - 1, n_local_trials))
+    positions = points.kmeanspp_steps(first, uniforms)
+    if positions is None:
+        positions = greedy_steps_by_pass(points, first, uniforms)
+    rows, _ = points.take(np.asarray(positions))
+    return rows
+
+
+def greedy_steps_by_pass(points: Source, first: int, uniforms: np.ndarray) -> list[int]:
+    """Greedy k-means++ one step at a time over the Source's primitives: the positions
+    of the chosen rows. ``uniforms`` scale the current potential into each step's targets."""
     chosen = [first]
     first_row, _ = points.take(np.array([first]))
     (potential,), closest = points.kmeanspp_pass(None, first_row)
-    for _ in range(1, n_clusters):
-        targets = random_state.uniform(size=n_local_trials) * potential
-        cumulative = np.cumsum(weights * closest.numpy())
-        candidates = np.minimum(np.searchsorted(cumulative, targets), n - 1)
+    for step_uniforms in uniforms:
+        candidates = points.at_cumulative(closest, step_uniforms * potential)
         cand_rows, _ = points.take(candidates)
         potentials, _ = points.kmeanspp_pass(closest, cand_rows)
         best = int(np.argmin(potentials))
         potential = potentials[best]
         _, closest = points.kmeanspp_pass(closest, cand_rows[best : best + 1])
-        chosen.append(candidates[best])
-    rows, _ = points.take(np.asarray(chosen))
-    return rows
+        chosen.append(int(candidates[best]))
+    return chosen
 
 
 def weighted_kmeans_plusplus(
@@ -105,6 +117,9 @@ def initial_centers(
         if init == "k-means||":
             return kmeans_parallel(source, n_clusters, random_state)
         points = source.rows_in_memory()
+        if points is None and source.supports_row_passes:
+            # A file: the same passes and draws as in memory, so the same centres.
+            points = source
         if points is None:
             m = max(SAMPLE_ROWS_PER_CENTER * n_clusters, n_clusters)
             rows, weights = source.sample(m, random_state)

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-import tensorflow as tf
 
 from tfkmeans import kernels
 from tfkmeans.sources import PartialStats
+from tfkmeans.tfload import tf
 
 
 @dataclass

@@ -96,11 +96,10 @@ def _read_meta(archive: zipfile.ZipFile, path: Path) -> dict:
     return meta
 
 
-def load_model(cls, path: str | os.PathLike):
-    """Read a model file written by ``save_model``; every failure is a one-line ValueError."""
+def read_model(path: str | os.PathLike) -> tuple[dict, dict]:
+    """(metadata, arrays) of a model file, checked, without building an estimator (so
+    without TensorFlow: the command line's ``info`` and checks use it)."""
     path = Path(path)
-    if path.is_dir() and (path / "metadata").is_dir() and (path / "data").is_dir():
-        return load_spark_model(cls, path)
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} does not exist")
     with open(path, "rb") as handle:
@@ -119,22 +118,35 @@ def load_model(cls, path: str | os.PathLike):
         if str(path) in str(exc):
             raise
         raise ValueError(f"{path} is a corrupt tfkmeans model file ({exc})") from None
+    centers = arrays.get("cluster_centers_")
+    if centers is None or centers.ndim != 2:
+        raise ValueError(f"{path} is a corrupt tfkmeans model file (no 2-D cluster_centers_)")
+    if centers.shape[1] != meta["attributes"].get("n_features_in_"):
+        raise ValueError(f"{path} is a corrupt tfkmeans model file (centre width mismatch)")
+    return meta, arrays
+
+
+def load_model(cls, path: str | os.PathLike):
+    """Read a model file written by ``save_model``; every failure is a one-line ValueError.
+    The model keeps cluster_centers_, inertia_, n_iter_, n_features_in_ and
+    feature_names_in_; labels_ (one per training row) is not kept."""
+    path = Path(path)
+    if path.is_dir() and (path / "metadata").is_dir() and (path / "data").is_dir():
+        return load_spark_model(cls, path)
+    meta, arrays = read_model(path)
     params = dict(meta["params"])
     if "init" in arrays:
         params["init"] = arrays["init"]
     valid = cls().get_params(deep=False)
     estimator = cls(**{k: v for k, v in params.items() if k in valid})
     attributes = meta["attributes"]
-    centers = arrays.get("cluster_centers_")
-    if centers is None or centers.ndim != 2:
-        raise ValueError(f"{path} is a corrupt tfkmeans model file (no 2-D cluster_centers_)")
-    if centers.shape[1] != attributes.get("n_features_in_"):
-        raise ValueError(f"{path} is a corrupt tfkmeans model file (centre width mismatch)")
+    centers = arrays["cluster_centers_"]
     estimator.cluster_centers_ = centers
     estimator.inertia_ = float(attributes["inertia_"])
     estimator.n_iter_ = int(attributes["n_iter_"])
     estimator.n_features_in_ = int(attributes["n_features_in_"])
     estimator._n_features_out = centers.shape[0]
+    estimator._loaded_from = str(path)
     if "feature_names_in_" in attributes:
         estimator.feature_names_in_ = np.asarray(attributes["feature_names_in_"], dtype=object)
     return estimator

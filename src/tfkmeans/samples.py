@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+
+from tfkmeans.tfload import tf
 
 
 def create_samples(

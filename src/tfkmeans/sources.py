@@ -23,9 +23,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
 
 from tfkmeans import kernels
+from tfkmeans.kmeanspp import greedy_positions
+from tfkmeans.tfload import tf
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,10 @@ class Source(abc.ABC):
     dtype: np.dtype
     n_features: int
     unit_rows: bool = False  # True when every row has unit norm (cosine k-means)
+    # True when the Source can run k-means++ over all its rows: it has ``sample_weight``
+    # (one float64 per row), ``kmeanspp_pass`` and ``take``, and ``sample`` makes
+    # InMemory's draws; initialisation then gives the in-memory answer.
+    supports_row_passes: bool = False
 
     @property
     @abc.abstractmethod
@@ -125,6 +130,25 @@ class Source(abc.ABC):
         (``bounds.HamerlyBounds``: its ``partial_stats`` skips rows whose centre cannot
         change), or None: the solver then makes plain passes, with the same result."""
         return None
+
+    # -- greedy k-means++ primitives (initialization.greedy_kmeans_plusplus).
+
+    def kmeanspp_steps(self, first: int, uniforms: np.ndarray) -> np.ndarray | None:
+        """Positions of all greedy k-means++ centres, every step run where the rows are,
+        from the first position and each step's uniforms; None when this Source cannot
+        (the solver then steps with ``kmeanspp_pass`` and ``at_cumulative``)."""
+        return None
+
+    def kmeanspp_pass(self, closest, centers: np.ndarray):
+        """Potentials of ``centers`` (sum_i w_i min(closest_i, d^2)) and the running
+        distance ``closest`` (None before the first centre; kept by the Source, in any
+        form) updated by ``centers[0]``."""
+        raise NotImplementedError(f"{type(self).__name__} has no k-means++ pass")
+
+    def at_cumulative(self, closest, targets: np.ndarray) -> np.ndarray:
+        """For each target, the first row position where the running sum of w_i closest_i
+        reaches it (searchsorted, left), at most n_rows - 1."""
+        raise NotImplementedError(f"{type(self).__name__} has no k-means++ draw")
 
     def chunks(self) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
         """Raw (not centred) rows and their weights as tensors, chunk by chunk, in row order."""
@@ -212,6 +236,8 @@ class Source(abc.ABC):
 
 class InMemory(Source):
     """All rows as one TensorFlow tensor on the device TensorFlow picks (a GPU if present)."""
+
+    supports_row_passes = True
 
     def __init__(
         self,
@@ -343,13 +369,32 @@ class InMemory(Source):
         """All squared distances to ``centers`` (n x m, float64, exact), for transform."""
         return kernels.exact_sq_distances(self.rows, self.origin, centers).numpy()
 
+    def _exact_weights(self) -> tf.Tensor:
+        """float64 weights on the device: k-means++ draws by them exactly."""
+        if self._weights64 is None:
+            self._weights64 = tf.constant(self.sample_weight)
+        return self._weights64
+
+    def kmeanspp_steps(self, first: int, uniforms: np.ndarray) -> np.ndarray | None:
+        """All steps in one plain-graph call below XLA_MIN_ROWS, where a call per pass
+        costs more than the pass; above it, XLA-compiled passes run side by side
+        (200,000 x 8, k=16: 0.20 s by pass vs 0.30 s in one plain-graph call)."""
+        if self.n_rows >= kernels.XLA_MIN_ROWS:
+            return None
+        chunk = self._chunk(max(int(uniforms.shape[1]), 1))
+        args = (self.rows, self._exact_weights(), self._row_sqnorms(), self._tensor(self.origin))
+        return greedy_positions(*args, first, uniforms, chunk)
+
+    def at_cumulative(self, closest: tf.Tensor, targets: np.ndarray) -> np.ndarray:
+        cumulative = np.cumsum(self.sample_weight * closest.numpy())
+        return np.minimum(np.searchsorted(cumulative, targets), self.n_rows - 1)
+
     def kmeanspp_pass(
         self, closest: tf.Tensor | None, centers: np.ndarray
     ) -> tuple[np.ndarray, tf.Tensor]:
         """k-means++ potentials of ``centers`` (sum_i w_i min(closest_i, d^2)) and the
         running distance ``closest`` (float64, on the device) updated by ``centers[0]``."""
-        if self._weights64 is None:
-            self._weights64 = tf.constant(self.sample_weight)
+        self._exact_weights()
         if closest is None:
             closest = tf.fill([self.n_rows], tf.constant(np.inf, tf.float64))
         potentials, closest = kernels.kmeanspp_pass(

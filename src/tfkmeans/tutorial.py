@@ -7,9 +7,9 @@ n x k x d tensor), so the tutorial code scales and agrees with ``KMeans``.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
 from tfkmeans.sources import InMemory
+from tfkmeans.tfload import tf
 from tfkmeans.validation import compute_dtype
 
 

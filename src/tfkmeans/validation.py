@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import tensorflow as tf
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from tfkmeans.sources import InMemory, Source
+from tfkmeans.tfload import tf
 
 
 def compute_dtype(dtype: np.dtype) -> np.dtype:
@@ -132,15 +132,25 @@ def as_source(
     if isinstance(X, Source):
         if sample_weight is not None:
             raise ValueError("sample_weight cannot be given with a Source: weight its rows instead")
+        names = getattr(X, "feature_names", None)  # a table's columns (Parquet, CSV)
         if reset:
             estimator.n_features_in_ = X.n_features
             if hasattr(estimator, "feature_names_in_"):
                 del estimator.feature_names_in_
+            if names:
+                estimator.feature_names_in_ = np.asarray(names, dtype=object)
         elif X.n_features != estimator.n_features_in_:
             raise ValueError(
                 f"X has {X.n_features} features, but {type(estimator).__name__} is expecting "
                 f"{estimator.n_features_in_} features as input."
             )
+        elif names and hasattr(estimator, "feature_names_in_"):
+            fitted = [str(n) for n in estimator.feature_names_in_]
+            if list(names) != fitted:
+                raise ValueError(
+                    f"{getattr(X, 'name', 'X')} has features {', '.join(names)}, but the model "
+                    f"was fitted on {', '.join(fitted)}"
+                )
         if unit and not getattr(X, "unit_rows", False):
             raise ValueError(
                 "metric='cosine' on a Source needs unit-norm rows: open it with rows "

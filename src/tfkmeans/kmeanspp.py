@@ -1,0 +1,114 @@
+"""Greedy k-means++ as one device program: every step, no host round trip.
+
+The host draws scikit-learn's random numbers up front (the first row, then
+``n_local_trials`` uniforms per step, in the order scikit-learn draws them) and
+the device does the rest in one ``while`` loop: the cumulative potential, the
+candidate rows at the drawn targets (``searchsorted``), their potentials
+sum_i w_i min(closest_i, d^2(x_i, c)), the best candidate and the updated
+running distance. Calling a kernel, a ``cumsum`` on the host and a copy of the
+running distance per step cost ~0.1 s per centre at 20,000 x 768; here one call
+does all ``k`` steps.
+
+Traced once per dtype (every dimension unknown), so no shape ever retraces.
+Distances are in GEMM form on centred rows, chunk by chunk, as the Lloyd pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tfkmeans.kernels import _chunk_bounds, _chunk_sq_distances, _for_chunks
+from tfkmeans.tfload import tf
+
+
+def _candidate_distances(rows, weights, row_sqnorm, origin, closest, centers, chunk_rows):
+    """For each candidate (centred, m x d): its potential sum_i w_i min(closest_i, d^2)
+    and the n x m running distances it would leave (float64)."""
+    n, d = tf.shape(rows)[0], tf.shape(rows)[1]
+    center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
+
+    def add_chunk(i, state):
+        start = i * chunk_rows
+        size = tf.minimum(chunk_rows, n - start)
+        x = tf.slice(rows, [start, 0], [size, d]) - origin
+        squared = _chunk_sq_distances(
+            x, centers, center_sqnorm, tf.slice(row_sqnorm, [start], [size])
+        )
+        nearer = tf.minimum(
+            tf.slice(closest, [start], [size])[:, tf.newaxis], tf.cast(squared, tf.float64)
+        )
+        potentials = tf.reduce_sum(tf.slice(weights, [start], [size])[:, tf.newaxis] * nearer, 0)
+        return state[0] + potentials, state[1].write(i, nearer)
+
+    start = (
+        tf.zeros_like(centers[:, 0], tf.float64),
+        tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False),
+    )
+    potentials, nearer = _for_chunks(_chunk_bounds(n, chunk_rows), add_chunk, start)
+    return potentials, nearer.concat()
+
+
+def _greedy(rows, weights, row_sqnorm, origin, first, uniforms, chunk_rows):
+    """Positions of the k chosen rows: ``first``, then one per row of ``uniforms``."""
+    n = tf.shape(rows)[0]
+    args = (rows, weights, row_sqnorm, origin)
+    inf = tf.fill([n], tf.constant(np.inf, tf.float64))
+    first_row = tf.gather(rows, first[tf.newaxis]) - origin
+    potentials, nearer = _candidate_distances(*args, inf, first_row, chunk_rows)
+
+    def step(i, closest, potential, chosen):
+        targets = uniforms[i] * potential
+        cumulative = tf.cumsum(weights * closest)
+        found = tf.searchsorted(cumulative[tf.newaxis], targets[tf.newaxis], side="left")[0]
+        candidates = tf.minimum(found, n - 1)
+        centers = tf.gather(rows, candidates) - origin
+        potentials, nearer = _candidate_distances(*args, closest, centers, chunk_rows)
+        best = tf.argmin(potentials, output_type=tf.int32)
+        closest = tf.gather(nearer, best, axis=1)
+        return i + 1, closest, potentials[best], chosen.write(i, candidates[best])
+
+    chosen = tf.TensorArray(tf.int32, size=tf.shape(uniforms)[0], element_shape=[])
+    steps = tf.shape(uniforms)[0]
+    state = (tf.constant(0), nearer[:, 0], potentials[0], chosen)
+    chosen = tf.while_loop(lambda i, *_: i < steps, step, state)[3]
+    return tf.concat([first[tf.newaxis], chosen.stack()], 0)
+
+
+def _traced(dtype: tf.DType):
+    matrix, vector = tf.TensorSpec([None, None], dtype), tf.TensorSpec([None], dtype)
+    signature = [
+        matrix,  # rows
+        tf.TensorSpec([None], tf.float64),  # weights
+        vector,  # ||row - origin||^2
+        vector,  # origin
+        tf.TensorSpec([], tf.int32),  # first position
+        tf.TensorSpec([None, None], tf.float64),  # uniforms, (k - 1) x trials
+        tf.TensorSpec([], tf.int32),  # chunk rows
+    ]
+    return tf.function(_greedy, input_signature=signature, autograph=False)
+
+
+_GREEDY = {}
+
+
+def greedy_positions(
+    rows, weights, row_sqnorm, origin, first: int, uniforms: np.ndarray, chunk_rows: int
+) -> np.ndarray:
+    """Row positions of greedy k-means++'s centres, all steps in one device call.
+
+    ``uniforms`` ((k - 1) x trials, in [0, 1)) scale the current potential into the
+    targets of each step, as scikit-learn's ``uniform(size=trials) * potential``.
+    """
+    dtype = rows.dtype
+    if dtype not in _GREEDY:
+        _GREEDY[dtype] = _traced(dtype)
+    out = _GREEDY[dtype](
+        rows,
+        weights,
+        row_sqnorm,
+        origin,
+        tf.constant(first, tf.int32),
+        tf.constant(uniforms, tf.float64),
+        tf.constant(chunk_rows, tf.int32),
+    )
+    return out.numpy()

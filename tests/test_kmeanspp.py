@@ -1,0 +1,27 @@
+"""Greedy k-means++ in one device call picks scikit-learn's rows from the same seed."""
+
+import numpy as np
+import pytest
+from sklearn.cluster import kmeans_plusplus
+from sklearn.datasets import make_blobs
+
+from tfkmeans.initialization import greedy_kmeans_plusplus, greedy_steps_by_pass
+from tfkmeans.sources import InMemory
+
+
+@pytest.mark.parametrize(("n", "d", "k", "weighted"), [(2000, 4, 5, False), (3000, 40, 13, True)])
+def test_device_kmeanspp_picks_sklearns_rows(n, d, k, weighted):
+    X, _ = make_blobs(n, n_features=d, centers=k, cluster_std=5.0, random_state=1)
+    weights = np.random.RandomState(3).uniform(0.5, 2.0, n) if weighted else None
+    source = InMemory(X, weights)
+    centred = X - source.origin  # scikit-learn's KMeans centres X before its init too
+    _, expected = kmeans_plusplus(centred, k, sample_weight=weights, random_state=0)
+
+    draws = np.random.RandomState(0)
+    first = int(draws.choice(n, p=source.sample_weight / source.sample_weight.sum()))
+    uniforms = draws.uniform(size=(k - 1, 2 + int(np.log(k))))
+    np.testing.assert_array_equal(source.kmeanspp_steps(first, uniforms), expected)
+    np.testing.assert_array_equal(greedy_steps_by_pass(source, first, uniforms), expected)
+
+    centers = greedy_kmeans_plusplus(source, k, np.random.RandomState(0))
+    np.testing.assert_allclose(centers, centred[expected], rtol=0, atol=1e-12)
