@@ -117,7 +117,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     verbose : bool or int, default=False
         Print progress (steps, inertia, passes over a file) to stderr.
     batch_size : int or None, default=None
-        Rows per mini-batch ("minibatch", default 1024); for the other algorithms,
+        Rows per mini-batch ("minibatch", default 1024, at most n); for the others,
         rows per kernel chunk (default about 2**19 / n_clusters): memory beyond X is
         O(batch_size x n_clusters).
     optimizer : {"sgd", "adam"} or Keras optimizer, default="sgd"
