@@ -5,8 +5,9 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
-from conftest import SRC
+SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 SWEEP = """
 from sklearn.datasets import make_blobs
