@@ -498,9 +498,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--k", type=int, required=True, help="number of clusters (required)")
     fit.add_argument(
         "--algorithm",
-        choices=["lloyd", "gradient", "minibatch"],
+        choices=["lloyd", "elkan", "gradient", "minibatch"],
         default="lloyd",
-        help="Lloyd to convergence, gradient descent on the objective, or mini-batch",
+        help="Lloyd to convergence; elkan (scikit-learn's name: the same result, and on a "
+        "file the same plain passes, since bounds are kept for in-memory rows only); "
+        "gradient descent on the objective; or mini-batch",
     )
     fit.add_argument(
         "--init",

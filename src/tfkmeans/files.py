@@ -22,6 +22,7 @@ from tfkmeans.chunked import ChunkedSource, compute_dtype, kept_to_raw
 from tfkmeans.layouts import (  # noqa: F401 - PARQUET_BATCH_ROWS, parquet_batches: benchmarks
     PARQUET_BATCH_ROWS,
     dataset_batches,
+    file_kind,
     npy_shape,
     parquet_batches,
     parquet_dataset,
@@ -229,23 +230,12 @@ def read(
     """
     from tfkmeans.csv_source import CsvSource
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist")
-    suffix = path.suffix.lower()
-    if header is not None and suffix != ".csv":
-        raise ValueError(f"header= applies to a .csv file, not {path.name}")
-    if path.is_dir() or suffix in (".parquet", ".pq"):
+    path, kind = file_kind(path, columns, header)
+    if kind == "parquet":
         return ParquetSource(path, columns, chunk_rows, dtype, handle_invalid)
-    if suffix == ".npy":
-        if columns is not None:
-            raise ValueError("columns= does not apply to a .npy file")
+    if kind == "npy":
         return NpySource(path, chunk_rows, dtype, handle_invalid)
-    if suffix == ".csv":
-        return CsvSource(path, columns, _default_rows(chunk_rows), dtype, header, handle_invalid)
-    raise ValueError(
-        f"{path}: unknown file type {suffix!r}; use .npy, .parquet (or a folder) or .csv"
-    )
+    return CsvSource(path, columns, _default_rows(chunk_rows), dtype, header, handle_invalid)
 
 
 def write_labels(

@@ -136,34 +136,45 @@ class FileInfo:
     feature_names: list[str] | None
 
 
-def describe(path, columns=None, header: bool | None = None) -> FileInfo:
-    """Rows, features and feature names of a data file, from its header or footer (and a
-    CSV file's first lines); every error the reader would raise on opening it."""
+def file_kind(path, columns=None, header: bool | None = None) -> tuple[Path, str]:
+    """The path and its kind ("parquet", "npy" or "csv"), or the error that opening it
+    would raise: one place for the rule, shared by the readers and the CLI's checks."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
     suffix = path.suffix.lower()
     if header is not None and suffix != ".csv":
         raise ValueError(f"header= applies to a .csv file, not {path.name}")
+    if path.is_dir() or suffix in (".parquet", ".pq"):
+        return path, "parquet"
+    if suffix == ".npy":
+        if columns is not None:
+            raise ValueError("columns= does not apply to a .npy file")
+        return path, "npy"
+    if suffix == ".csv":
+        return path, "csv"
+    raise ValueError(
+        f"{path}: unknown file type {suffix!r}; use .npy, .parquet (or a folder) or .csv"
+    )
+
+
+def describe(path, columns=None, header: bool | None = None) -> FileInfo:
+    """Rows, features and feature names of a data file, from its header or footer (and a
+    CSV file's first lines); every error the reader would raise on opening it."""
+    path, kind = file_kind(path, columns, header)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", column_rule.ColumnNotice)  # the reader says it
-        if path.is_dir() or suffix in (".parquet", ".pq"):
+        if kind == "parquet":
             dataset = parquet_dataset(path)
             selection = parquet_selection(dataset, columns, str(path))
             return FileInfo(
                 parquet_rows(dataset, str(path)), selection.n_features, selection.feature_names
             )
-        if suffix == ".npy":
-            if columns is not None:
-                raise ValueError("columns= does not apply to a .npy file")
+        if kind == "npy":
             shape = npy_shape(path)
             return FileInfo(shape[0], shape[1], None)
-        if suffix == ".csv":
-            selection = csv_selection(sniff(path, header), columns, str(path))
-            return FileInfo(None, selection.n_features, selection.feature_names)
-    raise ValueError(
-        f"{path}: unknown file type {suffix!r}; use .npy, .parquet (or a folder) or .csv"
-    )
+        selection = csv_selection(sniff(path, header), columns, str(path))
+        return FileInfo(None, selection.n_features, selection.feature_names)
 
 
 def npy_shape(path: Path) -> tuple[int, int]:
