@@ -211,6 +211,13 @@ def assign(csr: CSR, centers, centers64, chunk_rows: int, n_parts: int = 1):
     return labels, exact
 
 
+def _sq_distances64(csr: CSR, d, start, size, row_sqnorm, centers_t, center_sqnorm):
+    """A chunk's squared distances to every centre in float64 (not yet clipped at 0)."""
+    chunk, _ = _chunk(csr, d, start, size, tf.float64)
+    norms = row_sqnorm[start : start + size]
+    return norms[:, tf.newaxis] - 2.0 * _dots(chunk, centers_t) + center_sqnorm
+
+
 @tf.function(reduce_retracing=True, autograph=False)
 def sq_distances(csr: CSR, row_sqnorm, centers64, chunk_rows: int, n_parts: int = 1):
     """All squared distances (n x m) in float64: ||x||^2 - 2 x.c + ||c||^2, clipped at 0."""
@@ -219,9 +226,7 @@ def sq_distances(csr: CSR, row_sqnorm, centers64, chunk_rows: int, n_parts: int 
     centers64_t = tf.transpose(centers64)
 
     def body(start, size, out):
-        chunk, _ = _chunk(csr, d, start, size, tf.float64)
-        norms = row_sqnorm[start : start + size]
-        squared = norms[:, tf.newaxis] - 2.0 * _dots(chunk, centers64_t) + center_sqnorm
+        squared = _sq_distances64(csr, d, start, size, row_sqnorm, centers64_t, center_sqnorm)
         return (out[0].write(out[0].size(), tf.maximum(squared, 0.0)),)
 
     return _pass(csr, chunk_rows, n_parts, body, lambda: (_rows_out(tf.float64),), (True,))[0]
@@ -239,9 +244,7 @@ def kmeanspp_pass(
     centers64_t = tf.transpose(centers64)
 
     def body(start, size, state):
-        chunk, _ = _chunk(csr, d, start, size, tf.float64)
-        norms = row_sqnorm[start : start + size]
-        squared = norms[:, tf.newaxis] - 2.0 * _dots(chunk, centers64_t) + center_sqnorm
+        squared = _sq_distances64(csr, d, start, size, row_sqnorm, centers64_t, center_sqnorm)
         nearer = tf.minimum(closest[start : start + size, tf.newaxis], tf.maximum(squared, 0.0))
         potentials = tf.reduce_sum(weights64[start : start + size, tf.newaxis] * nearer, 0)
         return state[0] + potentials, state[1].write(state[1].size(), nearer[:, 0])

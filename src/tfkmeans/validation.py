@@ -104,16 +104,18 @@ def unit_rows(rows: np.ndarray) -> np.ndarray:
 
 def in_memory_source(
     estimator, X, sample_weight=None, *, reset: bool, chunk_rows: int | None, unit: bool = False
-) -> tuple[InMemory, np.ndarray]:
-    """Validated rows as an InMemory source, and the validated array itself.
+) -> tuple[InMemory | SparseSource, object]:
+    """Validated rows as an InMemory source (a SparseSource for sparse X, never
+    densified), and the validated rows themselves.
 
     ``unit`` puts the rows on the unit sphere first (cosine k-means).
     """
-    rows = check_rows(estimator, X, reset=reset)
+    sparse = is_sparse(X)
+    rows = (check_sparse_rows if sparse else check_rows)(estimator, X, reset=reset)
     weights = check_weights(sample_weight, rows)
     if unit:
-        rows = unit_rows(rows)
-    source = InMemory(rows, weights, chunk_rows=chunk_rows)
+        rows = (unit_sparse_rows if sparse else unit_rows)(rows)
+    source = (SparseSource if sparse else InMemory)(rows, weights, chunk_rows=chunk_rows)
     source.unit_rows = unit
     return source, rows
 
@@ -159,10 +161,6 @@ def as_source(
                 "normalised (unit_rows=True) or pass the data in memory"
             )
         return X, None
-    if is_sparse(X):
-        return sparse_source(
-            estimator, X, sample_weight, reset=reset, chunk_rows=chunk_rows, unit=unit
-        )
     return in_memory_source(
         estimator, X, sample_weight, reset=reset, chunk_rows=chunk_rows, unit=unit
     )
@@ -181,16 +179,3 @@ def check_sparse_rows(estimator, X, *, reset: bool):
         raise ValueError(one_line(exc, X)) from None
     X = canonical_csr(X)
     return X.astype(compute_dtype(X.dtype), copy=False)
-
-
-def sparse_source(
-    estimator, X, sample_weight=None, *, reset: bool, chunk_rows: int | None, unit: bool = False
-) -> tuple[SparseSource, object]:
-    """Validated sparse rows as a SparseSource, and the validated CSR matrix itself."""
-    rows = check_sparse_rows(estimator, X, reset=reset)
-    weights = check_weights(sample_weight, rows)
-    if unit:
-        rows = unit_sparse_rows(rows)
-    source = SparseSource(rows, weights, chunk_rows=chunk_rows)
-    source.unit_rows = unit
-    return source, rows
