@@ -122,8 +122,7 @@ def initial_centers(
             points = source
         if points is None:
             m = max(SAMPLE_ROWS_PER_CENTER * n_clusters, n_clusters)
-            rows, weights = source.sample(m, random_state)
-            points = InMemory(rows, sample_weight=weights, dtype=np.float64)
+            points = source.sample_source(m, random_state)  # sparse rows stay sparse
         if init == "k-means++":
             return greedy_kmeans_plusplus(points, n_clusters, random_state)
         rows, _ = points.sample(n_clusters, random_state)

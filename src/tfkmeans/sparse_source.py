@@ -59,6 +59,17 @@ def unit_rows(X: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix((data, X.indices, X.indptr), shape=X.shape)
 
 
+def column_moments(X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and variance (unweighted, float64), counting the zeros, in
+    O(nnz + d): what a Spark partition's rows contribute to the global moments."""
+    n, d = X.shape
+    values = X.data.astype(np.float64)
+    mean = np.bincount(X.indices, weights=values, minlength=d) / n
+    stored = np.bincount(X.indices, minlength=d)
+    squares = np.bincount(X.indices, weights=(values - mean[X.indices]) ** 2, minlength=d)
+    return mean, (squares + (n - stored) * mean**2) / n
+
+
 # Below this many products (stored values x centres) a pass runs as one part: a
 # second concurrent loop costs more than it overlaps.
 PART_MIN_WORK = 1 << 22
@@ -140,13 +151,7 @@ class SparseSource(Source):
     def mean_variance(self) -> float:
         """Mean per-feature variance (unweighted, float64), counting the zeros, in O(nnz)."""
         if self._mean_variance is None:
-            X, n, d = self.matrix, self.n_rows, self.n_features
-            values = X.data.astype(np.float64)
-            mean = np.bincount(X.indices, weights=values, minlength=d) / n
-            stored = np.bincount(X.indices, minlength=d)
-            squares = np.bincount(X.indices, weights=(values - mean[X.indices]) ** 2, minlength=d)
-            variance = (squares + (n - stored) * mean**2) / n
-            self._mean_variance = float(np.mean(variance))
+            self._mean_variance = float(np.mean(column_moments(self.matrix)[1]))
         return self._mean_variance
 
     @property

@@ -15,10 +15,18 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from tfkmeans.spark.fit import MODES, Plan, fit
-from tfkmeans.spark.frame import Frame, features_expression, valid_rows
+from tfkmeans.spark.frame import (
+    Frame,
+    feature_columns,
+    features_expression,
+    sparse_vector_column,
+    valid_rows,
+)
 from tfkmeans.spark.params import SparkKMeansParams
 from tfkmeans.spark.persistence import EstimatorReader, EstimatorWriter, ModelReader, ModelWriter
 from tfkmeans.spark.rows import FEATURES, WEIGHT, rows_of, unit
+from tfkmeans.spark.vectors import csr_of
+from tfkmeans.spark.vectors import unit as unit_sparse
 
 SOLVERS = ("auto", "row", "block")
 
@@ -162,8 +170,10 @@ class SparkKMeans(Estimator, SparkKMeansParams, MLWritable, MLReadable):
         fitted = fit(frame, plan, self.getExecutionMode())
         model = self._copyValues(SparkKMeansModel(fitted.centers))
         training = valid_rows(dataset, self._features(), weight_col) if frame.n_skipped else dataset
+        # The summary's predictions read the column as the fit did (no second look).
+        sparse_column = feature_columns(self._features())[0] if frame.sparse else None
         model._summary = SparkKMeansSummary(
-            model.transform(training),
+            model._predictions(training, sparse_column),
             model.getPredictionCol(),
             model.getFeaturesCol(),
             k=plan.k,
@@ -259,6 +269,13 @@ class SparkKMeansModel(Model, SparkKMeansParams, MLWritable, MLReadable):
         return ModelReader(cls)
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
+        return self._predictions(dataset, sparse_vector_column(dataset, self._features()))
+
+    def _predictions(self, dataset: DataFrame, sparse_column: str | None) -> DataFrame:
+        """``dataset`` with the prediction column; a sparse vector column (as the fit or
+        ``vectors.is_sparse_column`` found it) is read batch by batch as CSR rows."""
+        if sparse_column:
+            return self._sparse_predictions(dataset, sparse_column)
         features = features_expression(dataset, self._features())
         centers, out_col = self._centers, self.getPredictionCol()
         cosine = self.getDistanceMeasure() == "cosine"
@@ -290,3 +307,28 @@ class SparkKMeansModel(Model, SparkKMeansParams, MLWritable, MLReadable):
                 yield batch.append_column(out_col, pa.array(labels, pa.int32()))
 
         return joined.mapInArrow(run, schema).select(*keep, out_col)
+
+    def _sparse_predictions(self, dataset: DataFrame, column: str) -> DataFrame:
+        centers, out_col = self._centers, self.getPredictionCol()
+        cosine, n_features = self.getDistanceMeasure() == "cosine", centers.shape[1]
+        schema = T.StructType(dataset.schema.fields + [T.StructField(out_col, T.IntegerType())])
+
+        def run(batches):
+            import os
+
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+            from tfkmeans.sparse_source import SparseSource
+
+            for batch in batches:
+                vectors = batch.column(batch.schema.get_field_index(column))
+                if vectors.null_count:
+                    raise ValueError(f"null feature values in {column!r}")
+                labels = np.zeros(batch.num_rows, np.int32)
+                if batch.num_rows:
+                    rows = csr_of(vectors, n_features)
+                    part = SparseSource(unit_sparse(rows) if cosine else rows, dtype=np.float64)
+                    (found,) = part.assign(centers)
+                    labels = found.labels
+                yield batch.append_column(out_col, pa.array(labels, pa.int32()))
+
+        return dataset.mapInArrow(run, schema)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 import pickle
 import re
 import secrets
@@ -21,11 +20,11 @@ from tfkmeans.sources import Source
 from tfkmeans.spark import cluster
 from tfkmeans.spark.exchange import TaskGroup
 from tfkmeans.spark.frame import Frame
-from tfkmeans.spark.partitioned import BarrierSource, SparkSource
-from tfkmeans.spark.rows import PAYLOAD_SCHEMA, partition_rows, set_threads
+from tfkmeans.spark.partitioned import BarrierSource, SparkSource, read_partition
+from tfkmeans.spark.rows import PAYLOAD_SCHEMA, set_threads
 
 # A resident partition is held about this many times over while it is converted
-# (Arrow batches, the concatenated NumPy rows, the tensor).
+# (Arrow batches, the concatenated NumPy rows or CSR blocks, the tensors).
 RESIDENT_COPIES = 3
 MODES = ("auto", "resident", "per-iteration")
 # Spark refuses a barrier stage over an RDD chain whose partition count changes within the
@@ -81,8 +80,9 @@ def solve(source: Source, plan: Plan) -> Fitted:
     )
 
 
-def fit_resident(df: DataFrame, n_features: int, plan: Plan) -> Fitted:
-    """The whole fit in one barrier stage: one task per partition, each partition converted once."""
+def fit_resident(df: DataFrame, n_features: int, plan: Plan, sparse: bool = False) -> Fitted:
+    """The whole fit in one barrier stage: one task per partition, each partition converted
+    once (to a tensor, or to CSR tensors when ``sparse``) and kept for every pass."""
     token = secrets.token_bytes(16)
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -94,10 +94,10 @@ def fit_resident(df: DataFrame, n_features: int, plan: Plan) -> Fitted:
         # that wait overlaps the conversion of this partition.
         with ThreadPoolExecutor(1) as pool:
             joining = pool.submit(TaskGroup, context, token)
-            found = partition_rows(batches, n_features, plan.cosine)
+            found = read_partition(batches, n_features, plan.cosine, sparse)
             group = joining.result()
         try:
-            fitted = solve(BarrierSource(found, group, n_features), plan)
+            fitted = solve(BarrierSource(found, group, n_features, sparse), plan)
         finally:
             group.close()
         if group.rank == 0:
@@ -147,15 +147,13 @@ def fit(frame: Frame, plan: Plan, mode: str) -> Fitted:
         return fit_per_iteration(frame, plan, "executionMode='per-iteration'")
     spark = frame.df.sparkSession
     slots = cluster.task_slots(spark)
-    df, tasks, cut = frame.df, frame.n_partitions, False
-    largest = max(frame.partition_rows.values())
+    df, cut = frame.df, False
     if frame.n_partitions > slots or frame.has_gaps or unsupported_chain(df):
         # A barrier stage needs all its tasks at once (and empty partitions hint at more
         # unseen ones). One shuffle to the slot count moves the rows through the JVM once;
         # per-iteration moves them every pass.
-        df, tasks, cut = df.repartition(slots), slots, True
-        largest = math.ceil(frame.n_rows / tasks)
-    need = largest * (frame.n_features + 1) * 8 * RESIDENT_COPIES
+        df, cut = df.repartition(slots), True
+    need = frame.largest_partition_bytes(slots if cut else None) * RESIDENT_COPIES
     budget, source = cluster.task_memory(spark)
     if mode == "auto" and need > budget:
         return fit_per_iteration(
@@ -167,11 +165,11 @@ def fit(frame: Frame, plan: Plan, mode: str) -> Fitted:
         )
     try:
         try:
-            return fit_resident(df, frame.n_features, plan)
+            return fit_resident(df, frame.n_features, plan, frame.sparse)
         except Exception as exc:
             if CHAIN_ERROR not in str(exc) or cut:
                 raise
-            return fit_resident(frame.df.repartition(slots), frame.n_features, plan)
+            return fit_resident(frame.df.repartition(slots), frame.n_features, plan, frame.sparse)
     except Exception as exc:  # noqa: BLE001 - Spark's errors differ between Connect and classic
         if mode != "auto":
             raise

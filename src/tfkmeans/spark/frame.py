@@ -1,14 +1,18 @@
 """The driver's view of the input: features and weight as two columns, checked and
-counted in one JVM pass (no Python, no ``df.rdd``: it works on Spark Connect too)."""
+counted in one pass (no ``df.rdd``: it works on Spark Connect too). Dense features are
+an array<double> column counted in the JVM; a sparse vector column (``vectors``) stays a
+vector column, counted in one Arrow pass."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from tfkmeans.spark import vectors
 from tfkmeans.spark.rows import FEATURES, WEIGHT
 
 PARTITION = "__tfkm_partition"
@@ -16,6 +20,27 @@ PARTITION = "__tfkm_partition"
 
 def feature_columns(features_col) -> list[str]:
     return [features_col] if isinstance(features_col, str) else list(features_col)
+
+
+def vector_column(df: DataFrame, features_col) -> str | None:
+    """The column's name when the features are one Spark ML vector column."""
+    from pyspark.ml.linalg import VectorUDT
+
+    columns = feature_columns(features_col)
+    fields = {f.name: f.dataType for f in df.schema.fields}
+    if len(columns) == 1 and isinstance(fields.get(columns[0]), VectorUDT):
+        return columns[0]
+    return None
+
+
+def sparse_vector_column(df: DataFrame, features_col) -> str | None:
+    """The column's name when the features are one vector column that goes the sparse
+    route (``vectors.is_sparse_column``: one small job). A streaming DataFrame cannot run
+    that job: its vectors go the dense route."""
+    column = vector_column(df, features_col)
+    if column is None or df.isStreaming:
+        return None
+    return column if vectors.is_sparse_column(df, column) else None
 
 
 def features_expression(df: DataFrame, features_col):
@@ -67,7 +92,10 @@ def weight_expression(df: DataFrame, weight_col: str | None):
 
 def valid_rows(df: DataFrame, features_col, weight_col: str | None) -> DataFrame:
     """The rows of ``df`` a fit uses (no null feature or weight), all columns kept."""
-    valid = features_expression(df, features_col).isNotNull()
+    column = vector_column(df, features_col)
+    valid = (
+        F.col(column).isNotNull() if column else features_expression(df, features_col).isNotNull()
+    )
     if weight_col:
         valid = valid & weight_expression(df, weight_col).isNotNull()
     return df.where(valid)
@@ -75,14 +103,28 @@ def valid_rows(df: DataFrame, features_col, weight_col: str | None) -> DataFrame
 
 @dataclass(frozen=True)
 class Frame:
-    """The prepared input: one array<double> features column and one weight column, with
-    the row count of each input partition (seen by ``spark_partition_id``)."""
+    """The prepared input: one features column (array<double>, or the vector column when
+    ``sparse``) and one weight column, with the row count of each input partition (seen
+    by ``spark_partition_id``) and, when sparse, its stored values."""
 
     df: DataFrame
     n_rows: int
     n_features: int
     n_skipped: int
     partition_rows: dict[int, int]
+    sparse: bool = False
+    partition_values: dict[int, int] | None = None
+
+    def largest_partition_bytes(self, tasks: int | None = None) -> int:
+        """Bytes the rows of the largest partition take as float64 (dense) or CSR
+        (sparse); with ``tasks``, of one of that many equal partitions."""
+        rows = self.partition_rows.values()
+        largest = max(rows) if tasks is None else math.ceil(self.n_rows / tasks)
+        if not self.sparse:
+            return largest * (self.n_features + 1) * 8
+        values = self.partition_values.values()
+        most = max(values) if tasks is None else math.ceil(sum(values) / tasks)
+        return most * vectors.BYTES_PER_VALUE + largest * vectors.BYTES_PER_ROW
 
     @property
     def n_partitions(self) -> int:
@@ -99,6 +141,9 @@ class Frame:
         """Nulls, rows per partition and vector lengths from one JVM pass."""
         if handle_invalid not in ("error", "skip"):
             raise ValueError(f"handleInvalid must be 'error' or 'skip', got {handle_invalid!r}")
+        column = sparse_vector_column(df, features_col)
+        if column:
+            return cls._prepare_sparse(df, column, weight_col, handle_invalid)
         prepared = df.select(
             features_expression(df, features_col).alias(FEATURES),
             weight_expression(df, weight_col).alias(WEIGHT),
@@ -119,16 +164,9 @@ class Frame:
         )
         n = sum(r["n"] for r in counts)
         bad = sum(r["bad"] for r in counts)
-        if bad and handle_invalid == "error":
-            raise ValueError(
-                f"{bad} rows have null values in {names!r}"
-                + (f" or {weight_col!r}" if weight_col else "")
-                + "; set handleInvalid='skip' to drop them"
-            )
+        _check_nulls(n, bad, names, weight_col, handle_invalid)
         if bad:
             prepared = prepared.dropna()
-        if n == bad:
-            raise ValueError(f"the DataFrame has no rows with features in {names!r}")
         lows = [r["lo"] for r in counts if r["lo"] is not None]
         highs = [r["hi"] for r in counts if r["hi"] is not None]
         lo, hi = min(lows), max(highs)
@@ -137,3 +175,34 @@ class Frame:
             raise ValueError(f"feature vectors have {lo if lo != d else hi} values, expected {d}")
         per_partition = {int(r[PARTITION]): r["n"] - r["bad"] for r in counts if r["n"] > r["bad"]}
         return cls(prepared, n - bad, int(lo), bad, per_partition)
+
+    @classmethod
+    def _prepare_sparse(cls, df: DataFrame, column: str, weight_col, handle_invalid) -> Frame:
+        """The vector column kept as is; nulls, sizes, stored values and NaNs counted in
+        one Arrow pass (Spark SQL cannot look inside a vector)."""
+        prepared = df.select(
+            F.col(column).alias(FEATURES), weight_expression(df, weight_col).alias(WEIGHT)
+        )
+        counts = vectors.count_vectors(prepared)
+        _check_nulls(counts.n, counts.bad, column, weight_col, handle_invalid)
+        if counts.bad:
+            prepared = prepared.dropna()
+        if counts.lo != counts.hi:
+            d = prepared.select(FEATURES).first()[0].size
+            wrong = counts.lo if counts.lo != d else counts.hi
+            raise ValueError(f"feature vectors have {wrong} values, expected {d}")
+        if counts.nonfinite:
+            raise ValueError(f"{counts.nonfinite} rows of {column!r} hold NaN or infinite values")
+        n = counts.n - counts.bad
+        return cls(prepared, n, counts.lo, counts.bad, counts.rows, True, counts.values)
+
+
+def _check_nulls(n: int, bad: int, names: str, weight_col, handle_invalid: str) -> None:
+    if bad and handle_invalid == "error":
+        raise ValueError(
+            f"{bad} rows have null values in {names!r}"
+            + (f" or {weight_col!r}" if weight_col else "")
+            + "; set handleInvalid='skip' to drop them"
+        )
+    if n == bad:
+        raise ValueError(f"the DataFrame has no rows with features in {names!r}")

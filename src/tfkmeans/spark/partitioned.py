@@ -1,5 +1,9 @@
 """Sources whose rows are split into Spark partitions: one question per partition,
-answers combined in partition order (on the driver, or in every resident task)."""
+answers combined in partition order (on the driver, or in every resident task).
+
+A partition is an ``InMemory`` source (dense rows, centred by the global origin) or,
+for a sparse vector column, a ``SparseSource`` (CSR rows, never centred: the origin of
+the whole source is zero then, as for sparse rows in memory)."""
 
 from __future__ import annotations
 
@@ -9,16 +13,46 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
+import scipy.sparse as sp
 from pyspark.sql import DataFrame
 
 from tfkmeans.sources import InMemory, PartialStats, Source
 from tfkmeans.spark.exchange import TaskGroup
 from tfkmeans.spark.frame import Frame
 from tfkmeans.spark.rows import PAYLOAD_SCHEMA, partition_rows, set_threads
+from tfkmeans.spark.vectors import partition_csr
+from tfkmeans.sparse_source import SparseSource, column_moments
 
 # ``question(part, partition_index)``: ``part`` is the partition as an InMemory source
-# (centred by the global origin once it is known); the answer is small and picklable.
-Question = Callable[[InMemory, int], object]
+# (centred by the global origin once it is known) or a SparseSource; the answer is
+# small and picklable.
+Question = Callable[[InMemory | SparseSource, int], object]
+Found = tuple[np.ndarray | sp.csr_matrix, np.ndarray]
+
+
+def read_partition(
+    batches: Iterator[pa.RecordBatch], n_features: int, unit_rows: bool, sparse: bool
+) -> Found | None:
+    """A partition's rows (float64 array, or CSR matrix when ``sparse``) and weights."""
+    read = partition_csr if sparse else partition_rows
+    return read(batches, n_features, unit_rows)
+
+
+def part_source(found: Found, origin: np.ndarray | None) -> InMemory | SparseSource:
+    """A partition as a Source: CSR rows stay sparse (and uncentred)."""
+    if sp.issparse(found[0]):
+        return SparseSource(found[0], found[1], dtype=np.float64)
+    return InMemory(found[0], found[1], dtype=np.float64, origin=origin)
+
+
+def part_moments(part: InMemory | SparseSource) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and variance of a partition's rows."""
+    if isinstance(part, SparseSource):
+        return column_moments(part.matrix)
+    from tfkmeans import kernels
+
+    mean, var = kernels.moments(part.rows)
+    return mean.numpy(), var.numpy()
 
 
 class _PartitionedSource(Source):
@@ -28,6 +62,7 @@ class _PartitionedSource(Source):
 
     dtype = np.dtype(np.float64)  # Spark ML vectors are doubles
     n_skipped = 0
+    sparse = False  # partitions are SparseSources (origin zero)
 
     @abc.abstractmethod
     def _each(self, question: Question) -> list:
@@ -36,12 +71,9 @@ class _PartitionedSource(Source):
     def _moments(self) -> tuple[int, np.ndarray, float, float]:
         """n, origin, mean variance and total weight, merged with Chan's pairwise update."""
 
-        def local(part: InMemory, index: int):
-            from tfkmeans import kernels
-
-            mean, var = kernels.moments(part.rows)
-            n = part.n_rows
-            return n, mean.numpy(), var.numpy() * n, part.total_weight
+        def local(part: InMemory | SparseSource, index: int):
+            mean, var = part_moments(part)
+            return part.n_rows, mean, var * part.n_rows, part.total_weight
 
         count, mean, m2, total = 0, np.zeros(self.n_features), np.zeros(self.n_features), 0.0
         for n, chunk_mean, chunk_m2, weight in self._each(local):
@@ -58,7 +90,7 @@ class _PartitionedSource(Source):
 
     @property
     def origin(self) -> np.ndarray:
-        return self._summary[1]
+        return np.zeros(self.n_features) if self.sparse else self._summary[1]
 
     @property
     def mean_variance(self) -> float:
@@ -110,19 +142,33 @@ class _PartitionedSource(Source):
         best = np.argsort(-sq, kind="stable")[:m]
         return rows[best], weights[best], labels[best]
 
-    def sample(self, m: int, random_state: np.random.RandomState):
-        """Up to m rows, chosen by a seeded random key per row (the m smallest keys)."""
+    def _draw(self, m: int, random_state: np.random.RandomState, rows_of):
+        """Up to m rows, chosen by a seeded random key per row (the m smallest keys):
+        ``rows_of(part, positions)`` per partition, their weights, and the positions of
+        the chosen ones in the partitions' rows put end to end."""
         seed = int(random_state.randint(2**31 - 1))
 
-        def local(part: InMemory, index: int):
+        def local(part: InMemory | SparseSource, index: int):
             keys = np.random.RandomState((seed + index) % 2**31).uniform(size=part.n_rows)
             top = np.argsort(keys, kind="stable")[:m]
-            rows, weights = part.take(top)
-            return rows, weights, keys[top]
+            return rows_of(part, top), part.sample_weight[top], keys[top]
 
-        rows, weights, keys = (np.concatenate(a) for a in zip(*self._each(local), strict=True))
-        best = np.argsort(keys, kind="stable")[:m]
-        return rows[best], weights[best]
+        rows, weights, keys = zip(*self._each(local), strict=True)
+        best = np.argsort(np.concatenate(keys), kind="stable")[:m]
+        return rows, np.concatenate(weights)[best], best
+
+    def sample(self, m: int, random_state: np.random.RandomState):
+        rows, weights, best = self._draw(m, random_state, lambda part, top: part.take(top)[0])
+        return np.concatenate(rows)[best], weights
+
+    def sample_source(self, m: int, random_state: np.random.RandomState) -> Source:
+        """The rows ``sample`` draws; sparse rows stay sparse (a SparseSource)."""
+        if not self.sparse:
+            return super().sample_source(m, random_state)
+        rows, weights, best = self._draw(m, random_state, lambda part, top: part.matrix[top])
+        picked = SparseSource(sp.vstack(rows, format="csr")[best], weights, dtype=np.float64)
+        picked.unit_rows = self.unit_rows
+        return picked
 
 
 # -- per-iteration: every question is one Spark job ----------------------------------------
@@ -149,23 +195,23 @@ class SparkSource(_PartitionedSource):
         return source
 
     def _start(self, frame: Frame, unit_rows: bool) -> None:
-        self.unit_rows = unit_rows
+        self.unit_rows, self.sparse = unit_rows, frame.sparse
         self.n_features, self.n_skipped = frame.n_features, frame.n_skipped
         self.df = frame.df.cache()
         self._summary = None
         self._summary = self._moments()
 
     def _each(self, question: Question) -> list:
-        n_features, unit = self.n_features, self.unit_rows
+        n_features, unit, sparse = self.n_features, self.unit_rows, self.sparse
         origin = None if self._summary is None else self.origin
 
         def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             from pyspark import TaskContext
 
             set_threads(TaskContext.get().cpus())
-            found = partition_rows(batches, n_features, unit)
+            found = read_partition(batches, n_features, unit, sparse)
             if found is not None:
-                part = InMemory(found[0], found[1], dtype=np.float64, origin=origin)
+                part = part_source(found, origin)
                 answer = question(part, TaskContext.get().partitionId())
                 yield pa.RecordBatch.from_pylist([{"payload": pickle.dumps(answer, protocol=5)}])
 
@@ -174,16 +220,16 @@ class SparkSource(_PartitionedSource):
 
 
 class BarrierSource(_PartitionedSource):
-    """This barrier task's partition, resident as a tensor, and the other tasks' answers."""
+    """This barrier task's partition, resident as tensors, and the other tasks' answers."""
 
     def __init__(
-        self, found: tuple[np.ndarray, np.ndarray] | None, group: TaskGroup, n_features: int
+        self, found: Found | None, group: TaskGroup, n_features: int, sparse: bool = False
     ) -> None:
-        self.n_features, self.group = n_features, group
-        self._part = None if found is None else InMemory(found[0], found[1], dtype=np.float64)
+        self.n_features, self.group, self.sparse = n_features, group, sparse
+        self._part = None if found is None else part_source(found, None)
         self._summary = self._moments()
-        if found is not None:  # centred by the global origin from now on
-            self._part = InMemory(found[0], found[1], dtype=np.float64, origin=self.origin)
+        if found is not None and not sparse:  # centred by the global origin from now on
+            self._part = part_source(found, self.origin)
 
     def _each(self, question: Question) -> list:
         answer = None if self._part is None else question(self._part, self.group.rank)
