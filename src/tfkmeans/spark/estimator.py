@@ -120,8 +120,8 @@ class SparkKMeans(Estimator, SparkKMeansParams, MLWritable, MLReadable):
     def read(cls) -> EstimatorReader:
         return EstimatorReader(cls)
 
-    def _check(self, n_rows: int) -> None:
-        k = self.getK()
+    def _check(self, frame: Frame) -> None:
+        n_rows, k = frame.n_rows, self.getK()
         if k < 2:
             raise ValueError(f"k must be greater than 1, got {k}")
         if k > n_rows:
@@ -134,6 +134,11 @@ class SparkKMeans(Estimator, SparkKMeansParams, MLWritable, MLReadable):
             raise ValueError(f"initSteps must be > 0, got {self.getInitSteps()}")
         if self.getDistanceMeasure() not in ("euclidean", "cosine"):
             raise ValueError("distanceMeasure must be 'euclidean' or 'cosine'")
+        if self.getDistanceMeasure() == "cosine" and frame.zero_rows:
+            raise ValueError(
+                f"distanceMeasure='cosine' needs non-zero feature vectors, and "
+                f"{frame.zero_rows} rows are all zeros"
+            )
         if self.getSolver() not in SOLVERS:
             raise ValueError(f"solver must be 'auto', 'row' or 'block', got {self.getSolver()!r}")
         if self.getExecutionMode() not in MODES:
@@ -165,7 +170,7 @@ class SparkKMeans(Estimator, SparkKMeansParams, MLWritable, MLReadable):
     def _fit(self, dataset: DataFrame) -> SparkKMeansModel:
         weight_col = self._weight_col()
         frame = Frame.prepare(dataset, self._features(), weight_col, self.getHandleInvalid())
-        self._check(frame.n_rows)
+        self._check(frame)
         plan = self._plan(frame.n_features)
         fitted = fit(frame, plan, self.getExecutionMode())
         model = self._copyValues(SparkKMeansModel(fitted.centers))

@@ -114,6 +114,7 @@ class Frame:
     partition_rows: dict[int, int]
     sparse: bool = False
     partition_values: dict[int, int] | None = None
+    zero_rows: int = 0  # all-zero vectors, counted for sparse columns only
 
     def largest_partition_bytes(self, tasks: int | None = None) -> int:
         """Bytes the rows of the largest partition take as float64 (dense) or CSR
@@ -194,7 +195,9 @@ class Frame:
         if counts.nonfinite:
             raise ValueError(f"{counts.nonfinite} rows of {column!r} hold NaN or infinite values")
         n = counts.n - counts.bad
-        return cls(prepared, n, counts.lo, counts.bad, counts.rows, True, counts.values)
+        return cls(
+            prepared, n, counts.lo, counts.bad, counts.rows, True, counts.values, counts.zero
+        )
 
 
 def _check_nulls(n: int, bad: int, names: str, weight_col, handle_invalid: str) -> None:

@@ -41,7 +41,7 @@ BYTES_PER_VALUE, BYTES_PER_ROW = 28, 40
 STATS_SCHEMA = T.StructType(
     [
         T.StructField(name, T.LongType())
-        for name in ("partition", "n", "bad", "lo", "hi", "nnz", "nonfinite")
+        for name in ("partition", "n", "bad", "lo", "hi", "nnz", "nonfinite", "zero")
     ]
 )
 
@@ -109,19 +109,25 @@ def unit(matrix: sp.csr_matrix) -> sp.csr_matrix:
     """Rows on the unit sphere, for distanceMeasure='cosine' (as ``rows.unit``)."""
     from tfkmeans.sparse_source import unit_rows
 
-    try:
-        return unit_rows(matrix)
-    except ValueError:  # its words are scikit-learn's (metric=...)
-        raise ValueError("distanceMeasure='cosine' needs non-zero feature vectors") from None
+    norms = np.sqrt(
+        np.bincount(
+            np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr)),
+            weights=matrix.data**2,
+            minlength=matrix.shape[0],
+        )
+    )
+    if (norms == 0).any():  # the fit checks first (Frame.zero_rows); transform here
+        raise ValueError("distanceMeasure='cosine' needs non-zero feature vectors")
+    return unit_rows(matrix)
 
 
 def vector_stats(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """One row per non-empty partition: its index, rows, invalid rows (null vector or
-    weight), the smallest and largest vector size, stored values and rows holding a NaN
-    or infinity (of the valid rows). ``mapInArrow`` with ``STATS_SCHEMA``."""
+    weight), the smallest and largest vector size, stored values, rows holding a NaN or
+    infinity and all-zero rows (of the valid rows). ``mapInArrow`` with ``STATS_SCHEMA``."""
     from pyspark import TaskContext
 
-    n = bad = nnz = nonfinite = 0
+    n = bad = nnz = nonfinite = zero = 0
     lo, hi = np.iinfo(np.int64).max, -1
     for batch in batches:
         vectors = batch.column(batch.schema.get_field_index(FEATURES))
@@ -140,13 +146,12 @@ def vector_stats(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         lo, hi = min(lo, int(sizes.min())), max(hi, int(sizes.max()))
         data = values.flatten().to_numpy(zero_copy_only=False)
         nnz += len(data)
-        finite = np.isfinite(data)
-        if not finite.all():
-            rows = np.repeat(np.arange(len(lengths)), lengths)[~finite]
-            nonfinite += len(np.unique(rows))
+        row_of = np.repeat(np.arange(len(lengths)), lengths)
+        nonfinite += len(np.unique(row_of[~np.isfinite(data)]))
+        zero += int((np.bincount(row_of[data != 0], minlength=len(lengths)) == 0).sum())
     if n:
         partition, lo = TaskContext.get().partitionId(), lo if hi >= 0 else -1
-        values = [partition, n, bad, lo, hi, nnz, nonfinite]
+        values = [partition, n, bad, lo, hi, nnz, nonfinite, zero]
         yield pa.RecordBatch.from_arrays(
             [pa.array([v], pa.int64()) for v in values], names=STATS_SCHEMA.names
         )
@@ -161,6 +166,7 @@ class VectorCounts:
     lo: int
     hi: int
     nonfinite: int
+    zero: int  # all-zero rows, which have no direction (cosine)
     rows: dict[int, int]  # valid rows per non-empty partition
     values: dict[int, int]  # stored values per partition
 
@@ -175,6 +181,7 @@ def count_vectors(prepared: DataFrame) -> VectorCounts:
         lo=min((lo for lo, _ in sizes), default=-1),
         hi=max((hi for _, hi in sizes), default=-1),
         nonfinite=sum(r["nonfinite"] for r in found),
+        zero=sum(r["zero"] for r in found),
         rows={r["partition"]: r["n"] - r["bad"] for r in found if r["n"] > r["bad"]},
         values={r["partition"]: r["nnz"] for r in found if r["n"] > r["bad"]},
     )
