@@ -435,8 +435,6 @@ def sparse_frame(spark, X, partitions=2, weights=None):
     [("resident", "euclidean"), ("per-iteration", "euclidean"), ("resident", "cosine")],
 )
 def test_sparse_vectors_same_answer_as_in_memory_csr(spark, topics, mode, metric):
-    from tfkmeans.spark.frame import Frame
-
     X = topics
     init = X[[0, 1, 2, 3]].toarray()
     weights = 1.0 + np.arange(X.shape[0]) % 3
@@ -444,36 +442,46 @@ def test_sparse_vectors_same_answer_as_in_memory_csr(spark, topics, mode, metric
     ref = KMeans(4, init=init, n_init=1, tol=0, max_iter=iterations, metric=metric)
     ref.fit(X, sample_weight=weights)
     df = sparse_frame(spark, X, 2, weights).cache()
-    assert Frame.prepare(df, "features", "w", "error").sparse
     model = SparkKMeans(k=4, maxIter=iterations, tol=0.0, seed=1, executionMode=mode)
     model.setWeightCol("w").setDistanceMeasure(metric).setInitialModel(init)
     fitted = model.fit(df)
-    assert fitted.summary.executionMode == mode
+    assert fitted.summary.executionMode == mode and fitted._sparse_vectors  # read as CSR
     np.testing.assert_allclose(np.array(fitted.clusterCenters()), ref.cluster_centers_, atol=1e-8)
     assert fitted.summary.trainingCost == pytest.approx(ref.inertia_, rel=1e-9)  # cos: 1 - cos
     assert fitted.summary.numIter == ref.n_iter_
     assert fitted.summary.clusterSizes == np.bincount(ref.labels_, minlength=4).tolist()
-    # transform finds the sparse column by itself, on a DataFrame cut differently
     rows = fitted.transform(sparse_frame(spark, X, 3)).select("id", "prediction").collect()
     labels = np.array([r["prediction"] for r in sorted(rows)])
     np.testing.assert_array_equal(labels, ref.predict(X))
     df.unpersist()
 
 
-def test_sparse_vectors_kmeans_parallel_and_random_init_against_mllib(spark):
+def test_sparse_vectors_kmeans_parallel_against_mllib_and_transform(spark):
     from tfkmeans.samples import sparse_topics
 
     X, topic = sparse_topics(300, 400, 3, 0.03, seed=0, dtype=np.float64)
     df = sparse_frame(spark, X, 2).cache()
     # Both draw their starts at random, so a seed can end either in a local optimum;
-    # with these seeds both find the three topics.
-    for init_mode, seed in (("k-means||", 1), ("random", 3)):
-        ours = SparkKMeans(k=3, seed=seed, initMode=init_mode).fit(df)
-        ref = MLlibKMeans(k=3, seed=seed, initMode=init_mode).fit(df)
-        assert ours.summary.executionMode == "resident"
-        assert ours.summary.trainingCost == pytest.approx(ref.summary.trainingCost, rel=1e-9)
-        assert sorted(ours.summary.clusterSizes) == sorted(ref.summary.clusterSizes)
-        assert sorted(ours.summary.clusterSizes) == sorted(np.bincount(topic).tolist())
+    # with this seed both find the three topics.
+    ours = SparkKMeans(k=3, seed=1).fit(df)
+    ref = MLlibKMeans(k=3, seed=1).fit(df)
+    assert ours.summary.executionMode == "resident"
+    assert ours.summary.trainingCost == pytest.approx(ref.summary.trainingCost, rel=1e-9)
+    assert sorted(ours.summary.clusterSizes) == sorted(ref.summary.clusterSizes)
+    assert sorted(ours.summary.clusterSizes) == sorted(np.bincount(topic).tolist())
+    # A model that did not see the fit (a loaded one) looks at the column's first rows:
+    # sparse ones go the CSR way, dense ones the dense way.
+    from tfkmeans.spark.frame import sparse_vector_column
+
+    centers = np.array(ours.clusterCenters())
+    expected = ((X.toarray()[:, None] - centers[None]) ** 2).sum(-1).argmin(1)
+    dense = spark.createDataFrame(
+        [(i, Vectors.dense(x)) for i, x in enumerate(X.toarray())], ["id", "features"]
+    )
+    assert sparse_vector_column(df, "features") == "features"
+    assert sparse_vector_column(dense, "features") is None
+    rows = SparkKMeansModel(centers).transform(df).select("id", "prediction").collect()
+    np.testing.assert_array_equal([r["prediction"] for r in sorted(rows)], expected)
     df.unpersist()
 
 
@@ -493,6 +501,7 @@ def test_sparse_vectors_bad_input(spark):
     with pytest.raises(ValueError, match=r"^1 rows have null values in 'v'; set handleInvalid"):
         SparkKMeans(k=2, featuresCol="v").fit(nulls)
     skipped = SparkKMeans(k=2, seed=0, featuresCol="v", handleInvalid="skip", maxIter=3)
+    skipped.setInitMode("random")  # a sample of rows kept sparse (sample_source)
     fitted = skipped.fit(nulls)
     assert fitted.summary.numSkipped == 1 and sum(fitted.summary.clusterSizes) == 20
     with pytest.raises(ValueError, match="needs non-zero feature vectors, and 1 rows are all"):

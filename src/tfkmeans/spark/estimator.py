@@ -21,6 +21,7 @@ from tfkmeans.spark.frame import (
     features_expression,
     sparse_vector_column,
     valid_rows,
+    vector_column,
 )
 from tfkmeans.spark.params import SparkKMeansParams
 from tfkmeans.spark.persistence import EstimatorReader, EstimatorWriter, ModelReader, ModelWriter
@@ -174,6 +175,7 @@ class SparkKMeans(Estimator, SparkKMeansParams, MLWritable, MLReadable):
         plan = self._plan(frame.n_features)
         fitted = fit(frame, plan, self.getExecutionMode())
         model = self._copyValues(SparkKMeansModel(fitted.centers))
+        model._sparse_vectors = frame.sparse
         training = valid_rows(dataset, self._features(), weight_col) if frame.n_skipped else dataset
         # The summary's predictions read the column as the fit did (no second look).
         sparse_column = feature_columns(self._features())[0] if frame.sparse else None
@@ -242,6 +244,9 @@ class SparkKMeansModel(Model, SparkKMeansParams, MLWritable, MLReadable):
         super().__init__()
         self._centers = None if centers is None else np.asarray(centers, dtype=np.float64)
         self._summary: SparkKMeansSummary | None = None
+        # How transform reads a vector column: as the fit read it (True: sparse), or,
+        # for a loaded model (None), as its first rows say (one small job).
+        self._sparse_vectors: bool | None = None
 
     def clusterCenters(self) -> list[np.ndarray]:
         return [c.copy() for c in self._centers]
@@ -274,7 +279,11 @@ class SparkKMeansModel(Model, SparkKMeansParams, MLWritable, MLReadable):
         return ModelReader(cls)
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
-        return self._predictions(dataset, sparse_vector_column(dataset, self._features()))
+        if self._sparse_vectors is None:
+            column = sparse_vector_column(dataset, self._features())
+        else:
+            column = vector_column(dataset, self._features()) if self._sparse_vectors else None
+        return self._predictions(dataset, column)
 
     def _predictions(self, dataset: DataFrame, sparse_column: str | None) -> DataFrame:
         """``dataset`` with the prediction column; a sparse vector column (as the fit or
