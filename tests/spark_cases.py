@@ -400,3 +400,21 @@ def test_pyspark_kmeans_doctest_passes_with_spark_kmeans(spark, tmp_path):
         runner.run(test, out=report.append)
     assert runner.tries == len(test.examples) >= 30
     assert runner.failures == 0, "".join(report)
+
+
+def test_databricks_example_runs_on_this_session(spark, capsys):
+    """examples/databricks_kmeans.py as a notebook runs it: on the session that exists
+    (here the module's classic or Connect one), which it uses and leaves running."""
+    import runpy
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "databricks_kmeans.py"
+    runpy.run_path(str(example), run_name="__main__")
+    out = capsys.readouterr().out
+    assert f"session: {type(spark).__module__}\n" in out
+    assert "execution mode: resident" in out
+    assert "reloaded centres equal: True" in out
+    assert "Spark ML centres equal: True" in out
+    sizes = out.split("cluster sizes: ")[1].split(" iterations")[0]
+    assert sum(int(v) for v in sizes.strip("[]").split(",")) == 20_000
+    assert spark.range(3).count() == 3  # the session is still up
