@@ -376,6 +376,21 @@ def test_estimator_persistence_keeps_uid_and_params(spark, tmp_path):
         assert back.getOrDefault(name) == est.getOrDefault(name), name
 
 
+def test_estimator_persistence_keeps_initial_centres(spark, tmp_path):
+    """setInitialModel survives save/load: the loaded estimator starts where the saved one
+    would (one iteration from odd starting centres shows it)."""
+    X = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0], [9.0, 0.0], [9.1, 0.0]])
+    start = np.array([[0.3, 1.0], [7.0, 2.0]])
+    est = SparkKMeans(k=2, maxIter=1, seed=3).setInitialModel(start)
+    est.write().overwrite().save(str(tmp_path / "est"))
+    back = SparkKMeans.load(str(tmp_path / "est"))
+    df = frame(spark, X, partitions=1)
+    expected = KMeans(2, init=start, n_init=1, max_iter=1).fit(X).cluster_centers_
+    for estimator in (est, back):
+        centres = np.array(estimator.fit(df).clusterCenters())
+        np.testing.assert_allclose(centres, expected, atol=1e-12)
+
+
 def test_pyspark_kmeans_doctest_passes_with_spark_kmeans(spark, tmp_path):
     """pyspark's own KMeans doctest (read from the installed pyspark) with SparkKMeans in
     place of KMeans. KMeansModel stays Spark's, so the model SparkKMeans saves must load
