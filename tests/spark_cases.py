@@ -295,6 +295,24 @@ def _public(cls) -> set[str]:
     return {n for n in dir(cls) if not n.startswith("_")}
 
 
+def test_trailing_empty_partitions_run_resident(spark):
+    """Only the first of six partitions holds rows: a barrier stage over all six would need
+    more slots than the three there are (Spark refuses it), so the rows are cut to the
+    slot count first, and the fit matches the in-memory one."""
+    from pyspark.ml.functions import array_to_vector
+    from pyspark.sql import functions as F
+
+    ids = spark.range(0, 600, numPartitions=6).where("id < 60")
+    features = F.array(F.col("id").cast("double"), (F.col("id") % 7).cast("double"))
+    df = ids.select(array_to_vector(features).alias("features"))
+    start = np.array([[0.0, 0.0], [30.0, 3.0], [59.0, 6.0]])
+    model = SparkKMeans(k=3, maxIter=5, tol=0.0).setInitialModel(start).fit(df)
+    assert model.summary.executionMode == "resident", model.summary.fallbackReason
+    X = np.column_stack([np.arange(60.0), np.arange(60) % 7])
+    expected = KMeans(3, init=start, n_init=1, max_iter=5, tol=0).fit(X).cluster_centers_
+    np.testing.assert_allclose(np.array(model.clusterCenters()), expected, atol=1e-9)
+
+
 def test_every_kmeans_param_setter_and_getter_exists_with_spark_defaults(spark):
     assert _public(MLlibKMeans) <= _public(SparkKMeans)
     assert _public(MLlibKMeansModel) - {"evaluate"} <= _public(SparkKMeansModel)
