@@ -6,7 +6,8 @@ conversion cost more than the products themselves. Here the rows are cut once in
 blocks of a fixed number of rows, each kept as the parts of a ``tf.SparseTensor``
 (int64 pairs with the row counted within its block, and the values), so a pass is two
 sparse products per block and nothing else over the stored values: x.c for the
-argmin, and rows^T @ (one-hot labels x weights) for the per-cluster sums.
+argmin, and rows^T @ (one-hot labels x weights) for the per-cluster sums
+(``sparse_kernels._weighted_sums``).
 
 Blocks live in a ``TensorArray`` inside a pass (a read shares the block's buffer; a
 slice of one long (nnz, 2) tensor would copy it: 16 bytes a row are never aligned for
@@ -21,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tfkmeans.kernels import PassStats, _steps_loop
-from tfkmeans.sparse_kernels import _chunk_sqnorms, _nearest
+from tfkmeans.sparse_kernels import _chunk_sqnorms, _nearest, _weighted_sums
 from tfkmeans.tfload import tf
 
 # Distances per block (rows x k): a block's dots and one-hot labels stay a few MB.
@@ -103,10 +104,11 @@ def _concat_parts(outs):
     return [tf.concat([part[i].concat() for part in outs], 0) for i in range(len(outs[0]))]
 
 
-def _stats(blocks: Blocks, weights, centers, n_parts: int, row_norms: bool) -> PassStats:
+def _stats(
+    blocks: Blocks, weights, centers, center_sqnorm, n_parts: int, row_norms: bool
+) -> PassStats:
     """One Lloyd pass (see ``lloyd_stats``), traced inside the caller's function."""
     k, d = tf.shape(centers)[0], blocks.n_features
-    center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
     centers_t = tf.transpose(centers)
 
     def body(chunk, start, size, total):
@@ -116,56 +118,69 @@ def _stats(blocks: Blocks, weights, centers, n_parts: int, row_norms: bool) -> P
             local = chunk.indices[:, 0]
             nearest = tf.maximum(nearest + _chunk_sqnorms(chunk, local, size), 0.0)
         w = weights[start : start + size]
-        weighted_labels = tf.one_hot(labels, k, dtype=w.dtype) * w[:, tf.newaxis]
-        sums_t = tf.sparse.sparse_dense_matmul(chunk, weighted_labels, adjoint_a=True)
+        sums = _weighted_sums(chunk, chunk.indices[:, 0], labels, w, k)
         w64 = tf.cast(w, tf.float64)
         added = (
-            total[0] + tf.cast(sums_t, tf.float64),
+            total[0] + tf.cast(sums, tf.float64),
             total[1] + tf.math.unsorted_segment_sum(w64, labels, k),
             total[2] + tf.reduce_sum(w64 * nearest),
         )
         return tuple(tf.ensure_shape(a, t.shape) for a, t in zip(added, total, strict=True))
 
     def zero():
-        return tf.zeros([d, k], tf.float64), tf.zeros([k], tf.float64), tf.zeros([], tf.float64)
+        return tf.zeros([k, d], tf.float64), tf.zeros([k], tf.float64), tf.zeros([], tf.float64)
 
-    sums_t, totals, inertia = _add_parts(_block_pass(blocks, n_parts, body, zero))
-    return PassStats(tf.transpose(sums_t), totals, inertia)
+    return PassStats(*_add_parts(_block_pass(blocks, n_parts, body, zero)))
 
 
 @tf.function(reduce_retracing=True, autograph=False)
 def lloyd_stats(
-    blocks: Blocks, weights, centers, row_norms: bool = False, n_parts: int = 1
+    blocks: Blocks, weights, centers, center_sqnorm, row_norms: bool = False, n_parts: int = 1
 ) -> PassStats:
     """Per nearest centre: weighted sums of rows (k x d), weights, and the inertia
     sum_i w_i min_c (||c||^2 - 2 x_i.c) (plus ||x_i||^2 with ``row_norms``), in float64.
 
-    The argmin is in the rows' dtype, as scikit-learn's sparse Lloyd does; each block's
-    sums come from one sparse product in the rows' dtype and are added up in float64.
+    The argmin is in the rows' dtype, as scikit-learn's sparse Lloyd does, with the
+    caller's ``center_sqnorm`` (``centre_sqnorms``); each block's sums come from one
+    sparse product in the rows' dtype and are added up in float64.
     """
-    return _stats(blocks, weights, centers, n_parts, row_norms)
+    return _stats(blocks, weights, centers, center_sqnorm, n_parts, row_norms)
 
 
 @tf.function(reduce_retracing=True, autograph=False)
 def lloyd_steps(
-    blocks: Blocks, weights, centers64, max_steps, tol, spark_rule: bool, history, n_parts: int
+    blocks: Blocks,
+    weights,
+    centers64,
+    center_sqnorm,
+    max_steps,
+    tol,
+    spark_rule: bool,
+    history,
+    n_parts: int,
 ):
     """Up to ``max_steps`` Lloyd iterations in one call (``kernels.LloydSteps``): the
     dense path's device loop (``kernels._steps_loop``) over these blocks' passes;
-    ``history`` (an int tensor) sizes the per-step records."""
+    ``history`` (an int tensor) sizes the per-step records. ``center_sqnorm`` are the
+    norms of ``centers64`` in the rows' dtype as scikit-learn computes them; later
+    steps compute their own."""
+    first = centers64
 
     def pass_stats(centers):
-        return _stats(blocks, weights, tf.cast(centers, weights.dtype), n_parts, False)
+        rounded = tf.cast(centers, weights.dtype)
+        own = tf.reduce_sum(tf.square(rounded), axis=1)
+        given = tf.reduce_all(tf.equal(centers, first))
+        norms = tf.where(given, center_sqnorm, own)
+        return _stats(blocks, weights, rounded, norms, n_parts, False)
 
     return _steps_loop(pass_stats, centers64, max_steps, tol, spark_rule, history)
 
 
 @tf.function(reduce_retracing=True, autograph=False)
-def assign(blocks: Blocks, centers, centers64, n_parts: int = 1):
-    """Labels (argmin in the rows' dtype) and squared distances to them in float64:
-    sum over stored values of (x_j - c_j)^2 - c_j^2, plus ||c||^2 (scikit-learn's
-    sparse form), clipped at zero."""
-    center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
+def assign(blocks: Blocks, centers, centers64, center_sqnorm, n_parts: int = 1):
+    """Labels (argmin in the rows' dtype, with the caller's ``center_sqnorm``) and
+    squared distances to them in float64: sum over stored values of
+    (x_j - c_j)^2 - c_j^2, plus ||c||^2 (scikit-learn's sparse form), clipped at zero."""
     center_sqnorm64 = tf.reduce_sum(tf.square(centers64), axis=1)
     centers_t = tf.transpose(centers)
 

@@ -50,6 +50,16 @@ def canonical_csr(X) -> sp.csr_matrix:
     return X
 
 
+def centre_sqnorms(centers: np.ndarray) -> np.ndarray:
+    """||c||^2 of each centre as scikit-learn computes it (``row_norms``: np.einsum, in
+    the centres' dtype). Its sparse Lloyd ranks centres by ||c||^2 - 2 x.c, and a row
+    that shares no feature with some centres sees only their norms: when those are
+    equal in exact arithmetic (initial centres drawn from unit-norm rows, as TF-IDF
+    rows are) the last bit of each rounded norm picks the label, so the norms must be
+    rounded as scikit-learn rounds them (TensorFlow's reduce_sum sums in another order)."""
+    return np.einsum("ij,ij->i", centers, centers)
+
+
 def unit_rows(X: sp.csr_matrix) -> sp.csr_matrix:
     """Rows scaled to unit Euclidean norm (a copy of the values, same structure)."""
     norms = np.sqrt(
@@ -218,8 +228,11 @@ class SparseSource(Source):
 
     def partial_stats(self, centers: np.ndarray) -> PartialStats:
         blocks, parts = self.rows.block_parts(len(centers), self.chunk_rows)
-        centers_t = tf.constant(np.asarray(centers, dtype=self.dtype))
-        stats = sparse_blocks.lloyd_stats(blocks, self.weights, centers_t, False, parts)
+        rounded = np.asarray(centers, dtype=self.dtype)
+        norms = tf.constant(centre_sqnorms(rounded))
+        stats = sparse_blocks.lloyd_stats(
+            blocks, self.weights, tf.constant(rounded), norms, False, parts
+        )
         inertia = float(stats.inertia) + self._sqnorm_total()
         return PartialStats(stats.sums.numpy(), stats.weights.numpy(), inertia)
 
@@ -230,10 +243,12 @@ class SparseSource(Source):
         k = len(centers)
         blocks, parts = self.rows.block_parts(k, self.chunk_rows)
         history = int(min(max(STEPS_WORK // max(self.matrix.nnz * k, 1), 1), 1024))
+        centers64 = np.asarray(centers, dtype=np.float64)
         out = sparse_blocks.lloyd_steps(
             blocks,
             self.weights,
-            tf.constant(np.asarray(centers, dtype=np.float64)),
+            tf.constant(centers64),
+            tf.constant(centre_sqnorms(centers64.astype(self.dtype))),
             tf.constant(min(max_steps, history)),
             tf.constant(tol, tf.float64),
             tol_rule == "spark",
@@ -245,8 +260,13 @@ class SparseSource(Source):
     def assign(self, centers: np.ndarray) -> Iterator[Assigned]:
         centers64 = np.asarray(centers, dtype=np.float64)
         blocks, parts = self.rows.block_parts(len(centers64), self.chunk_rows)
+        rounded = centers64.astype(self.dtype)
         labels, sq = sparse_blocks.assign(
-            blocks, tf.constant(centers64.astype(self.dtype)), tf.constant(centers64), parts
+            blocks,
+            tf.constant(rounded),
+            tf.constant(centers64),
+            tf.constant(centre_sqnorms(rounded)),
+            parts,
         )
         yield Assigned(labels.numpy(), sq.numpy(), self.sample_weight)
 
