@@ -113,7 +113,7 @@ class SparseRows:
         """The rows as blocks of ``rows_per_block`` rows (None: sized for ``n_clusters``
         centres), kept for the next call with the same block size (``n_clusters`` None:
         whatever blocks are kept)."""
-        rows = rows_per_block or sparse_blocks.block_rows(n_clusters or 8)
+        rows = rows_per_block or sparse_blocks.block_rows(n_clusters or 8, self.matrix.shape[1])
         rows = min(rows, max(len(self), 1))
         if self._blocks is None or (n_clusters is not None and self._blocks[0] != rows):
             self._blocks = None  # the old blocks go before the new ones are made
