@@ -22,7 +22,13 @@ from typing import NamedTuple
 import numpy as np
 
 from tfkmeans.kernels import PassStats, _steps_loop
-from tfkmeans.sparse_kernels import _chunk_sqnorms, _nearest, _weighted_sums
+from tfkmeans.sparse_kernels import (
+    _chunk_sqnorms,
+    _exact_sq_distances,
+    _nearest,
+    _rows_out,
+    _weighted_sums,
+)
 from tfkmeans.tfload import tf
 
 # Distances per block (rows x k): a block's dots and one-hot labels stay a few MB.
@@ -97,10 +103,6 @@ def _block_pass(blocks: Blocks, n_parts: int, body, start_state):
 
 def _add_parts(outs):
     return tf.nest.map_structure(lambda *items: tf.add_n(list(items)), *outs)
-
-
-def _rows_out(dtype):
-    return tf.TensorArray(dtype, size=0, dynamic_size=True, infer_shape=False)
 
 
 def _concat_parts(outs):
@@ -190,11 +192,7 @@ def assign(blocks: Blocks, centers, centers64, center_sqnorm, n_parts: int = 1):
     def body(chunk, start, size, outs):
         labels, _ = _nearest(chunk, centers_t, center_sqnorm)
         local = chunk.indices[:, 0]
-        value_labels = tf.cast(tf.gather(labels, local), tf.int64)
-        c = tf.gather_nd(centers64, tf.stack([value_labels, chunk.indices[:, 1]], 1))
-        x = tf.cast(chunk.values, tf.float64)
-        exact = tf.math.unsorted_segment_sum(tf.square(x - c) - tf.square(c), local, size)
-        exact = tf.maximum(exact + tf.gather(center_sqnorm64, labels), 0.0)
+        exact = _exact_sq_distances(chunk, local, size, labels, centers64, center_sqnorm64)
         return outs[0].write(outs[0].size(), labels), outs[1].write(outs[1].size(), exact)
 
     def start():

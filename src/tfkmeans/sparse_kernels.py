@@ -241,6 +241,16 @@ def lloyd_stats(
     return PassStats(*_pass(csr, max(chunk_rows, SUMS_ROWS), n_parts, body, zero))
 
 
+def _exact_sq_distances(chunk, local, size, labels, centers64, center_sqnorm64):
+    """Squared distance of each row of a chunk to its labelled centre in float64: sum
+    over stored values of (x_j - c_j)^2 - c_j^2, plus ||c||^2, clipped at zero."""
+    value_labels = tf.cast(tf.gather(labels, local), tf.int64)
+    c = tf.gather_nd(centers64, tf.stack([value_labels, chunk.indices[:, 1]], 1))
+    x = tf.cast(chunk.values, tf.float64)
+    exact = tf.math.unsorted_segment_sum(tf.square(x - c) - tf.square(c), local, size)
+    return tf.maximum(exact + tf.gather(center_sqnorm64, labels), 0.0)
+
+
 @tf.function(reduce_retracing=True, autograph=False)
 def assign(csr: CSR, centers, centers64, chunk_rows: int, n_parts: int = 1):
     """Labels (argmin in the rows' dtype) and squared distances to them in float64:
@@ -254,11 +264,7 @@ def assign(csr: CSR, centers, centers64, chunk_rows: int, n_parts: int = 1):
     def body(start, size, outs):
         chunk, local = _chunk(csr, d, start, size)
         labels, _ = _nearest(chunk, centers_t, center_sqnorm)
-        value_labels = tf.cast(tf.gather(labels, local), tf.int64)
-        c = tf.gather_nd(centers64, tf.stack([value_labels, chunk.indices[:, 1]], 1))
-        x = tf.cast(chunk.values, tf.float64)
-        exact = tf.math.unsorted_segment_sum(tf.square(x - c) - tf.square(c), local, size)
-        exact = tf.maximum(exact + tf.gather(center_sqnorm64, labels), 0.0)
+        exact = _exact_sq_distances(chunk, local, size, labels, centers64, center_sqnorm64)
         return outs[0].write(outs[0].size(), labels), outs[1].write(outs[1].size(), exact)
 
     def start():
