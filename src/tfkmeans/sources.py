@@ -54,6 +54,18 @@ class StepsTaken:
     converged: bool
     empty_cluster: bool  # stopped before a step that leaves a cluster empty (host repairs it)
 
+    @classmethod
+    def from_kernel(cls, out: kernels.LloydSteps, sqnorm: float) -> StepsTaken:
+        """A kernel's ``LloydSteps``, with ``sqnorm`` (sum w ||x||^2) added to each inertia."""
+        steps = int(out.steps)
+        return cls(
+            out.centers.numpy(),
+            [float(value) + sqnorm for value in out.inertia.numpy()[:steps]],
+            [float(value) for value in out.shift.numpy()[:steps]],
+            converged=int(out.stop) == kernels.STEPS_CONVERGED,
+            empty_cluster=int(out.stop) == kernels.STEPS_EMPTY_CLUSTER,
+        )
+
 
 @dataclass(frozen=True)
 class Assigned:
@@ -335,16 +347,7 @@ class InMemory(Source):
         out = kernels.lloyd_steps(
             self.rows, self.weights, origin, centers, max_steps, tol, tol_rule, self.chunk_rows
         )
-        if out is None:
-            return None
-        steps, sqnorm = int(out.steps), self._sqnorm_total()
-        return StepsTaken(
-            out.centers.numpy(),
-            [float(value) + sqnorm for value in out.inertia.numpy()[:steps]],
-            [float(value) for value in out.shift.numpy()[:steps]],
-            converged=int(out.stop) == kernels.STEPS_CONVERGED,
-            empty_cluster=int(out.stop) == kernels.STEPS_EMPTY_CLUSTER,
-        )
+        return None if out is None else StepsTaken.from_kernel(out, self._sqnorm_total())
 
     def bounds(self):
         from tfkmeans.bounds import HamerlyBounds
