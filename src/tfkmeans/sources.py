@@ -396,11 +396,12 @@ class InMemory(Source):
         if self.n_rows < kernels.XLA_MIN_ROWS:
             chunk = self._chunk(max(int(uniforms.shape[1]), 1))
             return greedy_positions(*args, first, uniforms, chunk)
-        chosen = []
         closest = tf.fill([self.n_rows], tf.constant(np.inf, tf.float64))
-        candidates = np.array([first])
+        chosen, potential = [], 0.0
         for step_uniforms in [None, *uniforms]:
-            if step_uniforms is not None:
+            if step_uniforms is None:
+                candidates = np.array([first])
+            else:
                 candidates = self.at_cumulative(closest, step_uniforms * potential)
             cand = self._tensor(self.take(candidates)[0])
             potentials, nearer = kernels.kmeanspp_candidates(
