@@ -295,6 +295,24 @@ def _public(cls) -> set[str]:
     return {n for n in dir(cls) if not n.startswith("_")}
 
 
+def test_trailing_empty_partitions_run_resident(spark):
+    """Only the first of six partitions holds rows: a barrier stage over all six would need
+    more slots than the three there are (Spark refuses it), so the rows are cut to the
+    slot count first, and the fit matches the in-memory one."""
+    from pyspark.ml.functions import array_to_vector
+    from pyspark.sql import functions as F
+
+    ids = spark.range(0, 600, numPartitions=6).where("id < 60")
+    features = F.array(F.col("id").cast("double"), (F.col("id") % 7).cast("double"))
+    df = ids.select(array_to_vector(features).alias("features"))
+    start = np.array([[0.0, 0.0], [30.0, 3.0], [59.0, 6.0]])
+    model = SparkKMeans(k=3, maxIter=5, tol=0.0).setInitialModel(start).fit(df)
+    assert model.summary.executionMode == "resident", model.summary.fallbackReason
+    X = np.column_stack([np.arange(60.0), np.arange(60) % 7])
+    expected = KMeans(3, init=start, n_init=1, max_iter=5, tol=0).fit(X).cluster_centers_
+    np.testing.assert_allclose(np.array(model.clusterCenters()), expected, atol=1e-9)
+
+
 def test_every_kmeans_param_setter_and_getter_exists_with_spark_defaults(spark):
     assert _public(MLlibKMeans) <= _public(SparkKMeans)
     assert _public(MLlibKMeansModel) - {"evaluate"} <= _public(SparkKMeansModel)
@@ -376,6 +394,21 @@ def test_estimator_persistence_keeps_uid_and_params(spark, tmp_path):
         assert back.getOrDefault(name) == est.getOrDefault(name), name
 
 
+def test_estimator_persistence_keeps_initial_centres(spark, tmp_path):
+    """setInitialModel survives save/load: the loaded estimator starts where the saved one
+    would (one iteration from odd starting centres shows it)."""
+    X = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0], [9.0, 0.0], [9.1, 0.0]])
+    start = np.array([[0.3, 1.0], [7.0, 2.0]])
+    est = SparkKMeans(k=2, maxIter=1, seed=3).setInitialModel(start)
+    est.write().overwrite().save(str(tmp_path / "est"))
+    back = SparkKMeans.load(str(tmp_path / "est"))
+    df = frame(spark, X, partitions=1)
+    expected = KMeans(2, init=start, n_init=1, max_iter=1).fit(X).cluster_centers_
+    for estimator in (est, back):
+        centres = np.array(estimator.fit(df).clusterCenters())
+        np.testing.assert_allclose(centres, expected, atol=1e-12)
+
+
 def test_pyspark_kmeans_doctest_passes_with_spark_kmeans(spark, tmp_path):
     """pyspark's own KMeans doctest (read from the installed pyspark) with SparkKMeans in
     place of KMeans. KMeansModel stays Spark's, so the model SparkKMeans saves must load
@@ -400,3 +433,21 @@ def test_pyspark_kmeans_doctest_passes_with_spark_kmeans(spark, tmp_path):
         runner.run(test, out=report.append)
     assert runner.tries == len(test.examples) >= 30
     assert runner.failures == 0, "".join(report)
+
+
+def test_databricks_example_runs_on_this_session(spark, capsys):
+    """examples/databricks_kmeans.py as a notebook runs it: on the session that exists
+    (here the module's classic or Connect one), which it uses and leaves running."""
+    import runpy
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "databricks_kmeans.py"
+    runpy.run_path(str(example), run_name="__main__")
+    out = capsys.readouterr().out
+    assert f"session: {type(spark).__module__}\n" in out
+    assert "execution mode: resident" in out
+    assert "reloaded centres equal: True" in out
+    assert "Spark ML centres equal: True" in out
+    sizes = out.split("cluster sizes: ")[1].split(" iterations")[0]
+    assert sum(int(v) for v in sizes.strip("[]").split(",")) == 20_000
+    assert spark.range(3).count() == 3  # the session is still up

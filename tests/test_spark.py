@@ -1,7 +1,5 @@
-"""The whole Spark test module (tests/spark_cases.py) on a classic local session, the
-Databricks example on classic and Connect, and the resident exchange without Spark."""
-
-import os
+"""The whole Spark test module (tests/spark_cases.py) on a classic local session, and
+the resident exchange without Spark."""
 
 import numpy as np
 import pytest
@@ -18,37 +16,6 @@ def spark():
     assert not type(session).__module__.startswith("pyspark.sql.connect")
     yield session
     session.stop()
-
-
-@pytest.mark.parametrize("remote", ["", "local[2]"], ids=["classic", "connect"])
-def test_databricks_example_runs_locally(remote):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, PYTHONPATH=str(root / "src"), TF_CPP_MIN_LOG_LEVEL="3")
-    env.pop("SPARK_REMOTE", None)
-    env["PYSPARK_PYTHON"] = sys.executable
-    if remote:  # pyspark's builder makes a Spark Connect session when SPARK_REMOTE is set
-        env["SPARK_REMOTE"] = remote
-        env["SPARK_TESTING"] = "1"  # an ephemeral server port, as in spark_cases
-    result = subprocess.run(
-        [sys.executable, str(root / "examples" / "databricks_kmeans.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "training cost:" in result.stdout
-    assert "reloaded centres equal: True" in result.stdout
-    assert "Spark ML centres equal: True" in result.stdout
-    session_module = result.stdout.split("session: ", 1)[1].split("\n", 1)[0]
-    assert ("connect" in session_module) == bool(remote), session_module
-    assert "execution mode: resident" in result.stdout
-    sizes = result.stdout.split("cluster sizes: ")[1].split(" iterations")[0]
-    assert sum(int(v) for v in sizes.strip("[]").split(",")) == 20_000
 
 
 def test_task_group_gathers_in_task_order_and_turns_strangers_away():

@@ -117,7 +117,7 @@ def fit_per_iteration(frame: Frame, plan: Plan, reason: str, slots: int | None =
     if slots is None:
         slots = cluster.task_slots(frame.df.sparkSession)
     if frame.n_partitions > slots:
-        frame = replace(frame, df=frame.df.coalesce(slots))
+        frame = replace(frame, df=frame.df.coalesce(slots), n_partitions=slots)
     source = SparkSource.from_frame(frame, unit_rows=plan.cosine)
     try:
         fitted = solve(source, plan)

@@ -42,9 +42,17 @@ class _Writer(MLWriter):
 
 
 class EstimatorWriter(_Writer):
+    """Spark's params metadata; initial centres given by ``setInitialModel`` ride in a
+    ``tfkmeans`` key (JSON floats round-trip float64 exactly)."""
+
     def saveImpl(self, path: str) -> None:
+        initial = getattr(self.instance, "_initial", None)
+        extra = None if initial is None else {"tfkmeans": {"initialModel": initial.tolist()}}
         self._write_metadata(
-            path, DefaultParamsWriter._get_metadata_to_save(self.instance, self.sparkSession)
+            path,
+            DefaultParamsWriter._get_metadata_to_save(
+                self.instance, self.sparkSession, extraMetadata=extra
+            ),
         )
 
 
@@ -58,6 +66,9 @@ class EstimatorReader(MLReader):
         instance = self.cls()
         instance._resetUid(metadata["uid"])
         DefaultParamsReader.getAndSetParams(instance, metadata)
+        initial = metadata.get("tfkmeans", {}).get("initialModel")
+        if initial is not None:
+            instance.setInitialModel(np.array(initial, dtype=np.float64))
         return instance
 
 
