@@ -392,13 +392,29 @@ class InMemory(Source):
 
     def kmeanspp_steps(self, first: int, uniforms: np.ndarray) -> np.ndarray | None:
         """All steps in one plain-graph call below XLA_MIN_ROWS, where a call per pass
-        costs more than the pass; above it, XLA-compiled passes run side by side
-        (200,000 x 8, k=16: 0.20 s by pass vs 0.30 s in one plain-graph call)."""
-        if self.n_rows >= kernels.XLA_MIN_ROWS:
-            return None
-        chunk = self._chunk(max(int(uniforms.shape[1]), 1))
+        costs more than the pass; above it, one XLA-compiled pass per step, in parts
+        side by side, that keeps every candidate's running distances, so the chosen
+        one's need no second pass (100,000 x 256, k=100: 2.3 -> 1.1 s)."""
         args = (self.rows, self._exact_weights(), self._row_sqnorms(), self._tensor(self.origin))
-        return greedy_positions(*args, first, uniforms, chunk)
+        if self.n_rows < kernels.XLA_MIN_ROWS:
+            chunk = self._chunk(max(int(uniforms.shape[1]), 1))
+            return greedy_positions(*args, first, uniforms, chunk)
+        closest = tf.fill([self.n_rows], tf.constant(np.inf, tf.float64))
+        chosen, potential = [], 0.0
+        for step_uniforms in [None, *uniforms]:
+            if step_uniforms is None:
+                candidates = np.array([first])
+            else:
+                candidates = self.at_cumulative(closest, step_uniforms * potential)
+            cand = self._tensor(self.take(candidates)[0])
+            potentials, nearer = kernels.kmeanspp_candidates(
+                *args[:3], closest, args[3], cand, self.chunk_rows
+            )
+            potentials = potentials.numpy()
+            best = int(np.argmin(potentials))
+            potential, closest = potentials[best], nearer[:, best]
+            chosen.append(int(candidates[best]))
+        return np.asarray(chosen)
 
     def at_cumulative(self, closest: tf.Tensor, targets: np.ndarray) -> np.ndarray:
         cumulative = np.cumsum(self.sample_weight * closest.numpy())
