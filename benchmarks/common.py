@@ -10,12 +10,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def _version(module: str) -> str:
+    """An installed module's version from its package metadata, without importing it:
+    importing TensorFlow here printed its start-up lines into every benchmark's output
+    (the library itself imports it quietly, through tfkmeans.tfload)."""
+    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+
+    for name in packages_distributions().get(module, []) or [module]:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            continue
+    return "not installed"
+
+
 def machine() -> str:
     """CPU model, cores and library versions, for the line above every table."""
-    import faiss
-    import sklearn
-    import tensorflow as tf
-
     cpu = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -24,16 +34,12 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    try:
-        from importlib.metadata import version
-
-        intelex = f", scikit-learn-intelex {version('scikit-learn-intelex')}"
-    except Exception:  # noqa: BLE001 - the peer is optional
-        intelex = ""
+    intelex = _version("sklearnex")
+    intelex = "" if intelex == "not installed" else f", scikit-learn-intelex {intelex}"
     return (
         f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"TensorFlow {tf.__version__}, scikit-learn {sklearn.__version__}, faiss {faiss.__version__}"
-        f"{intelex}"
+        f"TensorFlow {_version('tensorflow')}, scikit-learn {_version('sklearn')}, "
+        f"faiss {_version('faiss')}{intelex}"
     )
 
 

@@ -192,6 +192,13 @@ def test_kmeanspp_pass_matches_numpy(n):
         )
         np.testing.assert_allclose(potentials.numpy(), weights @ nearer, rtol=1e-10)
         np.testing.assert_allclose(updated.numpy(), nearer[:, 0], rtol=1e-10)
+        # Every candidate's running distances (one pass per greedy step), in parts and not.
+        for every in (
+            kernels.kmeanspp_candidates(*args, 1000),
+            kernels._side_by_side(kernels._kpp_static_every, args, 1000, bounds, (False, True)),
+        ):
+            np.testing.assert_allclose(every[0].numpy(), weights @ nearer, rtol=1e-10)
+            np.testing.assert_allclose(every[1].numpy(), nearer, rtol=1e-10)
 
 
 @pytest.mark.parametrize("k", [3, kernels.ONE_HOT_MAX_CLUSTERS, kernels.ONE_HOT_MAX_CLUSTERS + 1])

@@ -5,11 +5,22 @@ import pytest
 from sklearn.cluster import kmeans_plusplus
 from sklearn.datasets import make_blobs
 
+from tfkmeans import kernels
 from tfkmeans.initialization import greedy_kmeans_plusplus, greedy_steps_by_pass
 from tfkmeans.sources import InMemory
 
 
-@pytest.mark.parametrize(("n", "d", "k", "weighted"), [(2000, 4, 5, False), (3000, 40, 13, True)])
+# One plain-graph call below kernels.XLA_MIN_ROWS (its passes XLA-compiled from
+# kmeanspp.COMPILED_MIN_VALUES of work: 12,000 x 40, k=20); a call per step above it.
+@pytest.mark.parametrize(
+    ("n", "d", "k", "weighted"),
+    [
+        (2000, 4, 5, False),
+        (3000, 40, 13, True),
+        (12_000, 40, 20, True),
+        (kernels.XLA_MIN_ROWS + 999, 3, 6, True),
+    ],
+)
 def test_device_kmeanspp_picks_sklearns_rows(n, d, k, weighted):
     X, _ = make_blobs(n, n_features=d, centers=k, cluster_std=5.0, random_state=1)
     weights = np.random.RandomState(3).uniform(0.5, 2.0, n) if weighted else None

@@ -257,3 +257,33 @@ def test_unsorted_and_duplicate_entries_are_summed_as_scipy_does(data):
     b = KMeans(4, n_init=1, random_state=0).fit(messy)
     np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, atol=1e-12)
     np.testing.assert_array_equal(messy.data, before)  # the caller's matrix is untouched
+
+
+@pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
+def test_equal_norm_ties_break_as_sklearn_lloyd(algorithm):
+    """Initial centres drawn from unit-norm rows: a row sharing no feature with several
+    of them is at exactly the same distance from each, and the rounding of ||c||^2
+    decides its label; the labels must still be scikit-learn Lloyd's (which rounds
+    ||c||^2 with np.einsum). scikit-learn's own elkan breaks these ties otherwise."""
+    X, _ = sparse_topics(1000, 2000, 20, 0.005, seed=0, dtype=np.float64)
+    init = X[np.random.RandomState(1).choice(X.shape[0], 40, replace=False)].toarray()
+    kw = dict(n_clusters=40, init=init, n_init=1, max_iter=30, tol=1e-8)
+    ref = SKKMeans(**kw).fit(X)
+    got = KMeans(algorithm=algorithm, **kw).fit(X)
+    np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(got.labels_, ref.labels_)
+    assert got.n_iter_ == ref.n_iter_
+
+
+def test_many_clusters_match_sklearn():
+    """k=130: centres in product groups of at most 31 columns, per-cluster sums as a
+    segment sum (sparse_kernels.PRODUCT_COLUMNS, SCATTER_SUMS_CLUSTERS)."""
+    X, _ = sparse_topics(1500, 1000, 20, 0.02, seed=2, dtype=np.float64)
+    w = np.random.RandomState(0).uniform(0.5, 2.0, X.shape[0])
+    init = X[np.random.RandomState(3).choice(X.shape[0], 130, replace=False)].toarray()
+    kw = dict(n_clusters=130, init=init, n_init=1, max_iter=20, tol=1e-8)
+    ref = SKKMeans(**kw).fit(X, sample_weight=w)
+    got = KMeans(**kw).fit(X, sample_weight=w)
+    np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(got.labels_, ref.labels_)
+    np.testing.assert_allclose(got.transform(X[:50]), ref.transform(X[:50]), rtol=0, atol=1e-9)

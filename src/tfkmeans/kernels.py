@@ -629,9 +629,12 @@ def exact_sq_distances(rows, origin: np.ndarray, centers: np.ndarray) -> tf.Tens
     return _exact_sq_distances(rows, *args, tf.constant(chunk_rows))
 
 
-def _kpp_chunk(rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm, start, size):
+def _kpp_chunk(
+    rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm, start, size, every=False
+):
     """Potentials of ``centers`` over rows[start:start + size], and the running distance
-    to the chosen centres updated by ``centers[0]``."""
+    to the chosen centres updated by ``centers[0]`` (``every``: by each centre, one
+    column per centre)."""
     d = tf.shape(rows)[1] if rows.shape[1] is None else rows.shape[1]
     x = tf.slice(rows, [start, 0], [size, d]) - origin
     squared = _chunk_sq_distances(x, centers, center_sqnorm, tf.slice(row_sqnorm, [start], [size]))
@@ -639,7 +642,7 @@ def _kpp_chunk(rows, weights, row_sqnorm, closest, origin, centers, center_sqnor
         tf.slice(closest, [start], [size])[:, tf.newaxis], tf.cast(squared, tf.float64)
     )
     potentials = tf.reduce_sum(tf.slice(weights, [start], [size])[:, tf.newaxis] * nearer, 0)
-    return potentials, nearer[:, 0]
+    return potentials, (nearer if every else nearer[:, 0])
 
 
 def _kpp_zeros(centers):
@@ -669,7 +672,16 @@ def _kpp_dynamic(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows
 
 @tf.function(jit_compile=True, autograph=False)
 def _kpp_static(
-    rows, weights, row_sqnorm, closest, origin, centers, chunk_rows: int, start: int, n_rows: int
+    rows,
+    weights,
+    row_sqnorm,
+    closest,
+    origin,
+    centers,
+    chunk_rows: int,
+    start: int,
+    n_rows: int,
+    every: bool = False,
 ):
     """Rows[start:start + n_rows], XLA-compiled: full chunks in a loop, then the tail."""
     n_chunks, tail = divmod(n_rows, chunk_rows)
@@ -677,17 +689,38 @@ def _kpp_static(
     args = (rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm)
 
     def add_chunk(i, state):
-        chunk_potentials, chunk_closest = _kpp_chunk(*args, start + i * chunk_rows, chunk_rows)
-        return state[0] + chunk_potentials, state[1].write(i, chunk_closest)
+        chunk = _kpp_chunk(*args, start + i * chunk_rows, chunk_rows, every)
+        return state[0] + chunk[0], state[1].write(i, chunk[1])
 
-    updated = tf.TensorArray(tf.float64, size=n_chunks, element_shape=[chunk_rows])
+    shape = [chunk_rows, centers.shape[0]] if every else [chunk_rows]
+    updated = tf.TensorArray(tf.float64, size=n_chunks, element_shape=shape)
     potentials, updated = _for_chunks(n_chunks, add_chunk, (potentials, updated))
-    closest_out = tf.reshape(updated.stack(), [-1])
+    closest_out = tf.reshape(updated.stack(), [-1, *shape[1:]])
     if tail:
-        chunk_potentials, chunk_closest = _kpp_chunk(*args, start + n_chunks * chunk_rows, tail)
+        chunk_potentials, chunk_closest = _kpp_chunk(
+            *args, start + n_chunks * chunk_rows, tail, every
+        )
         potentials += chunk_potentials
         closest_out = tf.concat([closest_out, chunk_closest], 0)
     return potentials, closest_out
+
+
+def kmeanspp_candidates(
+    rows, weights, row_sqnorm, closest, origin, centers, chunk_rows: int | None = None
+):
+    """Potentials of each of ``centers`` and the n x m running distances each would
+    leave, XLA-compiled in concurrent parts (large inputs): one pass per greedy step,
+    where ``kmeanspp_pass`` takes a second one for the chosen candidate."""
+    n, m = int(rows.shape[0]), int(centers.shape[0])
+    chunk, bounds = pass_layout(n, m, int(rows.shape[1]), chunk_rows)
+    args = (rows, weights, row_sqnorm, closest, origin, centers)
+    if len(bounds) == 2:
+        return _kpp_static(*args, chunk, 0, n, True)
+    return tuple(_side_by_side(_kpp_static_every, args, chunk, bounds, (False, True)))
+
+
+# One object, so that ``_side_by_side`` traces it once.
+_kpp_static_every = functools.partial(_kpp_static, every=True)
 
 
 def kmeanspp_pass(

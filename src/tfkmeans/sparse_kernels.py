@@ -108,11 +108,71 @@ def _chunk_sqnorms(chunk: tf.SparseTensor, local, size) -> tf.Tensor:
     return tf.math.unsorted_segment_sum(tf.square(values), local, size)
 
 
+# TensorFlow's CPU SparseTensorDenseMatMul runs a plain loop for up to 31 dense
+# columns and an Eigen expression from 32 on, ~10x slower per column here (100k x 50k,
+# 5M values: 31 columns 45-50 ms, 32 columns 260 ms): wider products go in groups.
+PRODUCT_COLUMNS = 31
+# From this many clusters the per-cluster sums add each stored value once into a k x d
+# table (a segment sum), instead of a product with one-hot labels whose cost grows
+# with k (50k x 50k, 2.4M values: k=20 11 ms vs 22-32 ms; k=256 ~150 ms vs 80 ms).
+SCATTER_SUMS_CLUSTERS = 128
+
+
+def _product(chunk: tf.SparseTensor, dense, adjoint_a: bool = False, transpose_out=False):
+    """chunk @ dense (chunk^T @ dense with ``adjoint_a``), transposed with
+    ``transpose_out``, as products of at most PRODUCT_COLUMNS columns of ``dense``."""
+
+    def whole():
+        out = tf.sparse.sparse_dense_matmul(chunk, dense, adjoint_a=adjoint_a)
+        return tf.transpose(out) if transpose_out else out
+
+    def grouped():
+        k = tf.shape(dense)[1]
+        groups = (k + PRODUCT_COLUMNS - 1) // PRODUCT_COLUMNS
+        width = (k + groups - 1) // groups
+
+        def step(i, out):
+            piece = dense[:, i * width : (i + 1) * width]
+            product = tf.sparse.sparse_dense_matmul(chunk, piece, adjoint_a=adjoint_a)
+            return i + 1, out.write(i, tf.transpose(product))
+
+        pieces = tf.TensorArray(dense.dtype, size=groups, infer_shape=False)
+        out = tf.while_loop(lambda i, _: i < groups, step, (tf.constant(0), pieces))[1].concat()
+        return out if transpose_out else tf.transpose(out)
+
+    k = dense.shape[1]
+    if k is not None:
+        return whole() if k <= PRODUCT_COLUMNS else grouped()
+    return tf.cond(tf.shape(dense)[1] <= PRODUCT_COLUMNS, whole, grouped)
+
+
 def _dots(chunk: tf.SparseTensor, centers_t) -> tf.Tensor:
     """x.c for every row of the chunk and every centre (size x k); ``centers_t`` is
     d x k, so each stored value reads one contiguous row of it (with ``adjoint_b`` on
     k x d centres the product reads them strided: 3x slower at d=50,000)."""
-    return tf.sparse.sparse_dense_matmul(chunk, centers_t)
+    return _product(chunk, centers_t)
+
+
+def _weighted_sums(chunk: tf.SparseTensor, local, labels, weights, k) -> tf.Tensor:
+    """Per-cluster sums of the chunk's rows times their ``weights`` (k x d), in the rows'
+    dtype: rows^T @ (one-hot labels x weights), or from SCATTER_SUMS_CLUSTERS clusters
+    a segment sum of each stored value into its (label, column) cell."""
+
+    def product():
+        weighted = tf.one_hot(labels, k, dtype=weights.dtype) * weights[:, tf.newaxis]
+        return _product(chunk, weighted, adjoint_a=True, transpose_out=True)
+
+    def scatter():
+        d = chunk.dense_shape[1]
+        rows = tf.cast(local, tf.int64)
+        cells = tf.gather(tf.cast(labels, tf.int64), rows) * d + chunk.indices[:, 1]
+        values = chunk.values * tf.gather(weights, rows)
+        sums = tf.math.unsorted_segment_sum(values, cells, tf.cast(k, tf.int64) * d)
+        return tf.reshape(sums, tf.stack([tf.cast(k, tf.int64), d]))
+
+    if isinstance(k, int):
+        return product() if k < SCATTER_SUMS_CLUSTERS else scatter()
+    return tf.cond(k < SCATTER_SUMS_CLUSTERS, product, scatter)
 
 
 def _nearest(chunk: tf.SparseTensor, centers_t, center_sqnorm):
@@ -141,8 +201,7 @@ def lloyd_stats(
 
     The argmin is computed in the rows' dtype (as scikit-learn's sparse Lloyd does), on
     chunks of ``chunk_rows`` rows whose distances stay in cache. Sums are one more sparse
-    product per SUMS_ROWS rows, rows^T @ (one-hot labels x weights) (a scatter per stored
-    value was 20-30% slower), in the rows' dtype, added up in float64: taken per small
+    product per SUMS_ROWS rows (``_weighted_sums``), in the rows' dtype, added up in float64: taken per small
     chunk, adding the d x k result cost more than the product at d=50,000.
     """
     k, d = tf.shape(centers)[0], tf.shape(centers)[1]
@@ -165,23 +224,31 @@ def lloyd_stats(
         outs = (_rows_out(tf.int32), _rows_out(tf.float64))
         outs = _for_chunks(_chunk_bounds(size, chunk_rows), step, outs)
         labels, nearest = outs[0].concat(), outs[1].concat()
-        chunk, _ = _chunk(csr, d, start, size)
+        chunk, local = _chunk(csr, d, start, size)
         w = weights[start : start + size]
-        weighted_labels = tf.one_hot(labels, k, dtype=w.dtype) * w[:, tf.newaxis]
-        sums_t = tf.sparse.sparse_dense_matmul(chunk, weighted_labels, adjoint_a=True)
+        sums = _weighted_sums(chunk, local, labels, w, k)
         w64 = tf.cast(w, tf.float64)
         added = (
-            total[0] + tf.cast(sums_t, tf.float64),
+            total[0] + tf.cast(sums, tf.float64),
             total[1] + tf.math.unsorted_segment_sum(w64, labels, k),
             total[2] + tf.reduce_sum(w64 * nearest),
         )
         return tuple(tf.ensure_shape(a, t.shape) for a, t in zip(added, total, strict=True))
 
     def zero():
-        return tf.zeros([d, k], tf.float64), tf.zeros([k], tf.float64), tf.zeros([], tf.float64)
+        return tf.zeros([k, d], tf.float64), tf.zeros([k], tf.float64), tf.zeros([], tf.float64)
 
-    sums_t, totals, inertia = _pass(csr, max(chunk_rows, SUMS_ROWS), n_parts, body, zero)
-    return PassStats(tf.transpose(sums_t), totals, inertia)
+    return PassStats(*_pass(csr, max(chunk_rows, SUMS_ROWS), n_parts, body, zero))
+
+
+def _exact_sq_distances(chunk, local, size, labels, centers64, center_sqnorm64):
+    """Squared distance of each row of a chunk to its labelled centre in float64: sum
+    over stored values of (x_j - c_j)^2 - c_j^2, plus ||c||^2, clipped at zero."""
+    value_labels = tf.cast(tf.gather(labels, local), tf.int64)
+    c = tf.gather_nd(centers64, tf.stack([value_labels, chunk.indices[:, 1]], 1))
+    x = tf.cast(chunk.values, tf.float64)
+    exact = tf.math.unsorted_segment_sum(tf.square(x - c) - tf.square(c), local, size)
+    return tf.maximum(exact + tf.gather(center_sqnorm64, labels), 0.0)
 
 
 @tf.function(reduce_retracing=True, autograph=False)
@@ -197,11 +264,7 @@ def assign(csr: CSR, centers, centers64, chunk_rows: int, n_parts: int = 1):
     def body(start, size, outs):
         chunk, local = _chunk(csr, d, start, size)
         labels, _ = _nearest(chunk, centers_t, center_sqnorm)
-        value_labels = tf.cast(tf.gather(labels, local), tf.int64)
-        c = tf.gather_nd(centers64, tf.stack([value_labels, chunk.indices[:, 1]], 1))
-        x = tf.cast(chunk.values, tf.float64)
-        exact = tf.math.unsorted_segment_sum(tf.square(x - c) - tf.square(c), local, size)
-        exact = tf.maximum(exact + tf.gather(center_sqnorm64, labels), 0.0)
+        exact = _exact_sq_distances(chunk, local, size, labels, centers64, center_sqnorm64)
         return outs[0].write(outs[0].size(), labels), outs[1].write(outs[1].size(), exact)
 
     def start():

@@ -1,7 +1,9 @@
 """Sparse rows in memory (scipy CSR/CSC, ``tf.SparseTensor``): a Source that never densifies.
 
 The rows stay a CSR matrix: on the host for picking rows (samples, mini-batches,
-k-means++ candidates) and as tensors for the sparse kernels (``sparse_kernels``).
+k-means++ candidates), as blocks of SparseTensor parts for Lloyd passes and labels
+(``sparse_blocks``, made once per fit) and as CSR tensors for the other sparse kernels
+(``sparse_kernels``, made when first needed).
 Rows are not centred, since subtracting the mean would fill every zero: ``origin``
 is zero and centres are plain dense vectors. Only a handful of rows are ever made
 dense at once (initial centres, rows that refill empty clusters), so memory is
@@ -15,8 +17,15 @@ from collections.abc import Iterator
 import numpy as np
 import scipy.sparse as sp
 
-from tfkmeans import kernels, sparse_kernels
-from tfkmeans.sources import Assigned, InMemory, PartialStats, Source, draw_positions
+from tfkmeans import kernels, sparse_blocks, sparse_kernels
+from tfkmeans.sources import (
+    Assigned,
+    InMemory,
+    PartialStats,
+    Source,
+    StepsTaken,
+    draw_positions,
+)
 from tfkmeans.tfload import tf
 
 
@@ -39,6 +48,16 @@ def canonical_csr(X) -> sp.csr_matrix:
         X = X.copy()
         X.sum_duplicates()
     return X
+
+
+def centre_sqnorms(centers: np.ndarray) -> np.ndarray:
+    """||c||^2 of each centre as scikit-learn computes it (``row_norms``: np.einsum, in
+    the centres' dtype). Its sparse Lloyd ranks centres by ||c||^2 - 2 x.c, and a row
+    that shares no feature with some centres sees only their norms: when those are
+    equal in exact arithmetic (initial centres drawn from unit-norm rows, as TF-IDF
+    rows are) the last bit of each rounded norm picks the label, so the norms must be
+    rounded as scikit-learn rounds them (TensorFlow's reduce_sum sums in another order)."""
+    return np.einsum("ij,ij->i", centers, centers)
 
 
 def unit_rows(X: sp.csr_matrix) -> sp.csr_matrix:
@@ -73,19 +92,44 @@ def column_moments(X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
 # Below this many products (stored values x centres) a pass runs as one part: a
 # second concurrent loop costs more than it overlaps.
 PART_MIN_WORK = 1 << 22
+# Products (stored values x centres, over all steps) per ``lloyd_steps`` call: a few
+# tenths of a second, so a progress bar still moves between calls.
+STEPS_WORK = 1 << 29
 
 
 class SparseRows:
     """A block of CSR rows: on the host for picking rows, as tensors for the kernels.
 
     A mini-batch is one of these; ``len`` and ``rows[positions]`` (dense float64 rows)
-    are what mini-batch reassignment needs.
+    are what mini-batch reassignment needs. Both tensor forms are made when first
+    asked for, so a fit holds only those its kernels use.
     """
 
     def __init__(self, matrix: sp.csr_matrix, dtype: np.dtype) -> None:
         self.matrix = matrix
         self.np_dtype = np.dtype(dtype)
-        self.tensors = sparse_kernels.csr_tensors(matrix, self.np_dtype)
+        self._tensors: sparse_kernels.CSR | None = None
+        self._blocks: tuple[int, sparse_blocks.Blocks] | None = None  # (rows per block, blocks)
+
+    @property
+    def tensors(self) -> sparse_kernels.CSR:
+        """The rows as CSR tensors (``sparse_kernels``)."""
+        if self._tensors is None:
+            self._tensors = sparse_kernels.csr_tensors(self.matrix, self.np_dtype)
+        return self._tensors
+
+    def blocks(
+        self, n_clusters: int | None = None, rows_per_block: int | None = None
+    ) -> sparse_blocks.Blocks:
+        """The rows as blocks of ``rows_per_block`` rows (None: sized for ``n_clusters``
+        centres), kept for the next call with the same block size (``n_clusters`` None:
+        whatever blocks are kept)."""
+        rows = rows_per_block or sparse_blocks.block_rows(n_clusters or 8, self.matrix.shape[1])
+        rows = min(rows, max(len(self), 1))
+        if self._blocks is None or (n_clusters is not None and self._blocks[0] != rows):
+            self._blocks = None  # the old blocks go before the new ones are made
+            self._blocks = rows, sparse_blocks.blocks_of(self.matrix, self.np_dtype, rows)
+        return self._blocks[1]
 
     @property
     def dtype(self) -> tf.DType:
@@ -101,11 +145,25 @@ class SparseRows:
     def __getitem__(self, positions) -> np.ndarray:
         return self.matrix[np.asarray(positions)].toarray().astype(np.float64)
 
-    def n_parts(self, n_centers: int) -> int:
+    def row_sqnorms(self, rows_per_block: int | None = None) -> tf.Tensor:
+        """||x||^2 per row in float64, from whichever tensor form is already made."""
+        if self._tensors is not None:
+            return sparse_kernels.row_sqnorms(self._tensors, self.matrix.shape[1])
+        return sparse_blocks.row_sqnorms(self.blocks(None, rows_per_block))
+
+    def n_parts(self, n_centers: int, most: int | None = None) -> int:
         """Row ranges to run side by side: one per inter-op thread when each has at
-        least PART_MIN_WORK products (stored values x centres) to do."""
+        least PART_MIN_WORK products (stored values x centres) to do (and at most ``most``)."""
         work = self.matrix.nnz * n_centers
-        return int(max(1, min(kernels._parallel_threads(), work // PART_MIN_WORK, len(self))))
+        most = len(self) if most is None else min(most, len(self))
+        return int(max(1, min(kernels._parallel_threads(), work // PART_MIN_WORK, most)))
+
+    def block_parts(
+        self, n_centers: int, rows_per_block: int | None = None
+    ) -> tuple[sparse_blocks.Blocks, int]:
+        """Blocks for ``n_centers`` and how many runs of them to make side by side."""
+        blocks = self.blocks(n_centers, rows_per_block)
+        return blocks, self.n_parts(n_centers, len(blocks.indices))
 
     def lloyd_stats(
         self, weights: tf.Tensor, centers: np.ndarray, chunk_rows: int | None, row_norms: bool
@@ -164,27 +222,56 @@ class SparseSource(Source):
     def _row_sqnorms(self) -> tf.Tensor:
         """||x||^2 per row in float64, once per source."""
         if self._sqnorms is None:
-            self._sqnorms = sparse_kernels.row_sqnorms(self.rows.tensors, self.n_features)
+            self._sqnorms = self.rows.row_sqnorms(self.chunk_rows)
         return self._sqnorms
 
-    def partial_stats(self, centers: np.ndarray) -> PartialStats:
-        stats = self.rows.lloyd_stats(
-            self.weights, centers, self._chunk(len(centers)), row_norms=False
-        )
-        if self._sqnorm is None:  # sum_i w_i ||x_i||^2: the same in every pass
+    def _sqnorm_total(self) -> float:
+        """sum_i w_i ||x_i||^2: what Lloyd passes leave out of the inertia, once per source."""
+        if self._sqnorm is None:
             self._sqnorm = float(tf.reduce_sum(self._weights64 * self._row_sqnorms()))
-        return PartialStats(
-            stats.sums.numpy(), stats.weights.numpy(), float(stats.inertia) + self._sqnorm
+        return self._sqnorm
+
+    def partial_stats(self, centers: np.ndarray) -> PartialStats:
+        blocks, parts = self.rows.block_parts(len(centers), self.chunk_rows)
+        rounded = np.asarray(centers, dtype=self.dtype)
+        norms = tf.constant(centre_sqnorms(rounded))
+        stats = sparse_blocks.lloyd_stats(
+            blocks, self.weights, tf.constant(rounded), norms, False, parts
         )
+        inertia = float(stats.inertia) + self._sqnorm_total()
+        return PartialStats(stats.sums.numpy(), stats.weights.numpy(), inertia)
+
+    def lloyd_steps(
+        self, centers: np.ndarray, max_steps: int, tol: float, tol_rule: str
+    ) -> StepsTaken | None:
+        """Several Lloyd iterations in one call over the kept blocks (``sparse_blocks``)."""
+        k = len(centers)
+        blocks, parts = self.rows.block_parts(k, self.chunk_rows)
+        history = int(min(max(STEPS_WORK // max(self.matrix.nnz * k, 1), 1), 1024))
+        centers64 = np.asarray(centers, dtype=np.float64)
+        out = sparse_blocks.lloyd_steps(
+            blocks,
+            self.weights,
+            tf.constant(centers64),
+            tf.constant(centre_sqnorms(centers64.astype(self.dtype))),
+            tf.constant(min(max_steps, history)),
+            tf.constant(tol, tf.float64),
+            tol_rule == "spark",
+            tf.constant(history),
+            parts,
+        )
+        return StepsTaken.from_kernel(out, self._sqnorm_total())
 
     def assign(self, centers: np.ndarray) -> Iterator[Assigned]:
         centers64 = np.asarray(centers, dtype=np.float64)
-        labels, sq = sparse_kernels.assign(
-            self.rows.tensors,
-            tf.constant(centers64.astype(self.dtype)),
+        blocks, parts = self.rows.block_parts(len(centers64), self.chunk_rows)
+        rounded = centers64.astype(self.dtype)
+        labels, sq = sparse_blocks.assign(
+            blocks,
+            tf.constant(rounded),
             tf.constant(centers64),
-            self._chunk(len(centers64)),
-            self.rows.n_parts(len(centers64)),
+            tf.constant(centre_sqnorms(rounded)),
+            parts,
         )
         yield Assigned(labels.numpy(), sq.numpy(), self.sample_weight)
 

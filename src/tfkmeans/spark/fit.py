@@ -32,6 +32,10 @@ MODES = ("auto", "resident", "per-iteration")
 # Exception; on a Spark Connect server (4.3) that failure even stops the SparkContext. So
 # such a plan is found in the physical plan beforehand and gets a shuffle in front.
 CHAIN_ERROR = "BarrierJobUnsupportedRDDChainException"
+# A barrier stage wider than the cluster's task slots is refused (SPARK-24819) without
+# harm to the session (classic and Connect): the partition count a fit sees leaves out
+# trailing empty partitions (Connect has no df.rdd), so such an input is cut and retried.
+SLOTS_ERROR = "SPARK-24819"
 CHAIN_NODES = re.compile(r"\b(Coalesce|Union|\w*Limit|Sample|PartitionPruning)\b")
 
 
@@ -117,7 +121,7 @@ def fit_per_iteration(frame: Frame, plan: Plan, reason: str, slots: int | None =
     if slots is None:
         slots = cluster.task_slots(frame.df.sparkSession)
     if frame.n_partitions > slots:
-        frame = replace(frame, df=frame.df.coalesce(slots), n_partitions=slots)
+        frame = replace(frame, df=frame.df.coalesce(slots))
     source = SparkSource.from_frame(frame, unit_rows=plan.cosine)
     try:
         fitted = solve(source, plan)
@@ -167,7 +171,7 @@ def fit(frame: Frame, plan: Plan, mode: str) -> Fitted:
         try:
             return fit_resident(df, frame.n_features, plan, frame.sparse)
         except Exception as exc:
-            if CHAIN_ERROR not in str(exc) or cut:
+            if not any(e in str(exc) for e in (CHAIN_ERROR, SLOTS_ERROR)) or cut:
                 raise
             return fit_resident(frame.df.repartition(slots), frame.n_features, plan, frame.sparse)
     except Exception as exc:  # noqa: BLE001 - Spark's errors differ between Connect and classic

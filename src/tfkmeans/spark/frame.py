@@ -101,18 +101,6 @@ def valid_rows(df: DataFrame, features_col, weight_col: str | None) -> DataFrame
     return df.where(valid)
 
 
-def partition_count(df: DataFrame) -> int:
-    """How many partitions ``df`` has, empty ones included (``df.rdd`` is not there on
-    Connect, and an aggregate over ``spark_partition_id`` sees only non-empty ones): a
-    Python task per partition answers one row, reading no column of the input."""
-    import pyarrow as pa
-
-    def one_row(batches):
-        yield pa.RecordBatch.from_pydict({"one": pa.array([1], pa.int8())})
-
-    return df.select(F.lit(0).alias("zero")).mapInArrow(one_row, "one tinyint").count()
-
-
 @dataclass(frozen=True)
 class Frame:
     """The prepared input: one features column (array<double>, or the vector column when
@@ -124,7 +112,6 @@ class Frame:
     n_features: int
     n_skipped: int
     partition_rows: dict[int, int]
-    n_partitions: int  # empty ones included: a barrier stage needs a slot for each
     sparse: bool = False
     partition_values: dict[int, int] | None = None
     zero_rows: int = 0  # all-zero vectors, counted for sparse columns only
@@ -141,8 +128,14 @@ class Frame:
         return most * vectors.BYTES_PER_VALUE + largest * vectors.BYTES_PER_ROW
 
     @property
+    def n_partitions(self) -> int:
+        """At least this many partitions: empty trailing ones are not seen (a Python job
+        per fit to count them costs ~1.5 s; a barrier stage too wide is retried instead)."""
+        return max(self.partition_rows, default=-1) + 1
+
+    @property
     def has_gaps(self) -> bool:
-        """Some partition is empty (a skewed input, or more partitions than rows)."""
+        """Some partition below the last non-empty one is empty (a skewed input)."""
         return len(self.partition_rows) < self.n_partitions
 
     @classmethod
@@ -183,7 +176,7 @@ class Frame:
             d = int(prepared.select(F.size(FEATURES).alias("d")).first()["d"])
             raise ValueError(f"feature vectors have {lo if lo != d else hi} values, expected {d}")
         per_partition = {int(r[PARTITION]): r["n"] - r["bad"] for r in counts if r["n"] > r["bad"]}
-        return cls(prepared, n - bad, int(lo), bad, per_partition, partition_count(prepared))
+        return cls(prepared, n - bad, int(lo), bad, per_partition)
 
     @classmethod
     def _prepare_sparse(cls, df: DataFrame, column: str, weight_col, handle_invalid) -> Frame:
@@ -203,7 +196,7 @@ class Frame:
         if counts.nonfinite:
             raise ValueError(f"{counts.nonfinite} rows of {column!r} hold NaN or infinite values")
         n = counts.n - counts.bad
-        frame = (prepared, n, counts.lo, counts.bad, counts.rows, counts.partitions)
+        frame = (prepared, n, counts.lo, counts.bad, counts.rows)
         return cls(*frame, True, counts.values, counts.zero)
 
 

@@ -122,7 +122,7 @@ def unit(matrix: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def vector_stats(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """One row per partition (empty ones too): its index, rows, invalid rows (null vector or
+    """One row per partition: its index, rows, invalid rows (null vector or
     weight), the smallest and largest vector size, stored values, rows holding a NaN or
     infinity and all-zero rows (of the valid rows). ``mapInArrow`` with ``STATS_SCHEMA``."""
     from pyspark import TaskContext
@@ -149,7 +149,6 @@ def vector_stats(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         row_of = np.repeat(np.arange(len(lengths)), lengths)
         nonfinite += len(np.unique(row_of[~np.isfinite(data)]))
         zero += int((np.bincount(row_of[data != 0], minlength=len(lengths)) == 0).sum())
-    # Every partition answers, empty ones too: a barrier stage needs a slot for each.
     partition, lo = TaskContext.get().partitionId(), lo if hi >= 0 else -1
     values = [partition, n, bad, lo, hi, nnz, nonfinite, zero]
     yield pa.RecordBatch.from_arrays(
@@ -167,7 +166,6 @@ class VectorCounts:
     hi: int
     nonfinite: int
     zero: int  # all-zero rows, which have no direction (cosine)
-    partitions: int  # empty ones included
     rows: dict[int, int]  # valid rows per non-empty partition
     values: dict[int, int]  # stored values per partition
 
@@ -183,7 +181,6 @@ def count_vectors(prepared: DataFrame) -> VectorCounts:
         hi=max((hi for _, hi in sizes), default=-1),
         nonfinite=sum(r["nonfinite"] for r in found),
         zero=sum(r["zero"] for r in found),
-        partitions=len(found),
         rows={r["partition"]: r["n"] - r["bad"] for r in found if r["n"] > r["bad"]},
         values={r["partition"]: r["nnz"] for r in found if r["n"] > r["bad"]},
     )

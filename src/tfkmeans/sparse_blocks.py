@@ -1,0 +1,212 @@
+"""Sparse rows kept on the device in the form the sparse product wants, for Lloyd passes.
+
+``sparse_kernels`` cuts a chunk out of int32 CSR tensors on every pass and builds its
+int64 ``(row, column)`` pairs anew; at 100k x 50k with 5M stored values that
+conversion cost more than the products themselves. Here the rows are cut once into
+blocks of a fixed number of rows, each kept as the parts of a ``tf.SparseTensor``
+(int64 pairs with the row counted within its block, and the values), so a pass is two
+sparse products per block and nothing else over the stored values: x.c for the
+argmin, and rows^T @ (one-hot labels x weights) for the per-cluster sums
+(``sparse_kernels._weighted_sums``).
+
+Blocks live in a ``TensorArray`` inside a pass (a read shares the block's buffer; a
+slice of one long (nnz, 2) tensor would copy it: 16 bytes a row are never aligned for
+TensorFlow's zero-copy slice). Memory: 20 bytes per stored value (float32), plus
+block x k distances and one k x d float64 sum per concurrent part.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from tfkmeans.kernels import PassStats, _steps_loop
+from tfkmeans.sparse_kernels import (
+    _chunk_sqnorms,
+    _exact_sq_distances,
+    _nearest,
+    _rows_out,
+    _weighted_sums,
+)
+from tfkmeans.tfload import tf
+
+# Distances per block (rows x k): a block's dots and one-hot labels stay a few MB.
+BLOCK_DISTANCES = 1 << 20
+
+
+def block_rows(n_clusters: int, n_features: int) -> int:
+    """Rows per block: rows x k about BLOCK_DISTANCES (100k x 50k, k=20: one block of
+    52,428 rows per part; 16,384-65,536-row blocks measured within 10% of each other),
+    and at least d rows, so that each block's k x d sums (added up in float64, zeroed
+    for a segment sum) cost no more than its k x rows distances (30k x 50k, k=256:
+    4,096-row blocks spent 0.8 s a pass on that, more than the products)."""
+    return int(max(BLOCK_DISTANCES // max(n_clusters, 1), n_features, 256))
+
+
+class Blocks(NamedTuple):
+    """CSR rows in blocks: per block the int64 (row within block, column) pairs and values."""
+
+    indices: tuple[tf.Tensor, ...]  # per block, (nnz_b, 2) int64
+    values: tuple[tf.Tensor, ...]  # per block, (nnz_b,) rows' dtype
+    starts: tf.Tensor  # (n_blocks + 1,) int32: first row of each block, then n
+    n_features: int
+
+
+def blocks_of(matrix, dtype: np.dtype, rows_per_block: int) -> Blocks:
+    """A canonical scipy CSR matrix as Blocks, converted block by block (the int64
+    pairs are made for one block at a time)."""
+    n, d = matrix.shape
+    starts = list(range(0, n, rows_per_block)) + [n]
+    indices, values = [], []
+    for lo, hi in zip(starts[:-1], starts[1:], strict=True):
+        first, last = matrix.indptr[lo], matrix.indptr[hi]
+        local = np.repeat(np.arange(hi - lo, dtype=np.int64), np.diff(matrix.indptr[lo : hi + 1]))
+        pairs = np.stack([local, matrix.indices[first:last].astype(np.int64)], 1)
+        indices.append(tf.constant(pairs))
+        values.append(tf.constant(matrix.data[first:last].astype(dtype, copy=False)))
+    return Blocks(tuple(indices), tuple(values), tf.constant(starts, tf.int32), d)
+
+
+def _block_arrays(blocks: Blocks):
+    """The blocks as two TensorArrays (built inside a traced function; reads share buffers)."""
+    count = len(blocks.indices)
+    pairs = tf.TensorArray(tf.int64, size=count, infer_shape=False, element_shape=[None, 2])
+    values = tf.TensorArray(blocks.values[0].dtype, size=count, infer_shape=False)
+    for i, (p, v) in enumerate(zip(blocks.indices, blocks.values, strict=True)):
+        pairs, values = pairs.write(i, p), values.write(i, v)
+    return pairs, values
+
+
+def _block_pass(blocks: Blocks, n_parts: int, body, start_state):
+    """``state = body(chunk, start, size, state)`` over the blocks, as ``n_parts``
+    independent graph loops over contiguous runs of blocks (TensorFlow runs them at
+    once on its inter-op threads); returns each part's final state, in row order."""
+    pairs, values = _block_arrays(blocks)
+    count = len(blocks.indices)
+    d = tf.constant(blocks.n_features, tf.int64)
+    outs = []
+    for part in range(n_parts):
+        lo, hi = count * part // n_parts, count * (part + 1) // n_parts
+
+        def step(b, state):
+            start, stop = blocks.starts[b], blocks.starts[b + 1]
+            size = stop - start
+            shape = tf.stack([tf.cast(size, tf.int64), d])
+            chunk = tf.SparseTensor(pairs.read(b), values.read(b), shape)
+            return b + 1, body(chunk, start, size, state)
+
+        cond = lambda b, _, hi=hi: b < hi  # noqa: E731
+        outs.append(tf.while_loop(cond, step, (tf.constant(lo), start_state()))[1])
+    return outs
+
+
+def _add_parts(outs):
+    return tf.nest.map_structure(lambda *items: tf.add_n(list(items)), *outs)
+
+
+def _concat_parts(outs):
+    return [tf.concat([part[i].concat() for part in outs], 0) for i in range(len(outs[0]))]
+
+
+def _stats(
+    blocks: Blocks, weights, centers, center_sqnorm, n_parts: int, row_norms: bool
+) -> PassStats:
+    """One Lloyd pass (see ``lloyd_stats``), traced inside the caller's function."""
+    k, d = tf.shape(centers)[0], blocks.n_features
+    centers_t = tf.transpose(centers)
+
+    def body(chunk, start, size, total):
+        labels, nearest = _nearest(chunk, centers_t, center_sqnorm)
+        nearest = tf.cast(nearest, tf.float64)
+        if row_norms:
+            local = chunk.indices[:, 0]
+            nearest = tf.maximum(nearest + _chunk_sqnorms(chunk, local, size), 0.0)
+        w = weights[start : start + size]
+        sums = _weighted_sums(chunk, chunk.indices[:, 0], labels, w, k)
+        w64 = tf.cast(w, tf.float64)
+        added = (
+            total[0] + tf.cast(sums, tf.float64),
+            total[1] + tf.math.unsorted_segment_sum(w64, labels, k),
+            total[2] + tf.reduce_sum(w64 * nearest),
+        )
+        return tuple(tf.ensure_shape(a, t.shape) for a, t in zip(added, total, strict=True))
+
+    def zero():
+        return tf.zeros([k, d], tf.float64), tf.zeros([k], tf.float64), tf.zeros([], tf.float64)
+
+    return PassStats(*_add_parts(_block_pass(blocks, n_parts, body, zero)))
+
+
+@tf.function(reduce_retracing=True, autograph=False)
+def lloyd_stats(
+    blocks: Blocks, weights, centers, center_sqnorm, row_norms: bool = False, n_parts: int = 1
+) -> PassStats:
+    """Per nearest centre: weighted sums of rows (k x d), weights, and the inertia
+    sum_i w_i min_c (||c||^2 - 2 x_i.c) (plus ||x_i||^2 with ``row_norms``), in float64.
+
+    The argmin is in the rows' dtype, as scikit-learn's sparse Lloyd does, with the
+    caller's ``center_sqnorm`` (``centre_sqnorms``); each block's sums come from one
+    sparse product in the rows' dtype and are added up in float64.
+    """
+    return _stats(blocks, weights, centers, center_sqnorm, n_parts, row_norms)
+
+
+@tf.function(reduce_retracing=True, autograph=False)
+def lloyd_steps(
+    blocks: Blocks,
+    weights,
+    centers64,
+    center_sqnorm,
+    max_steps,
+    tol,
+    spark_rule: bool,
+    history,
+    n_parts: int,
+):
+    """Up to ``max_steps`` Lloyd iterations in one call (``kernels.LloydSteps``): the
+    dense path's device loop (``kernels._steps_loop``) over these blocks' passes;
+    ``history`` (an int tensor) sizes the per-step records. ``center_sqnorm`` are the
+    norms of ``centers64`` in the rows' dtype as scikit-learn computes them; later
+    steps compute their own."""
+    first = centers64
+
+    def pass_stats(centers):
+        rounded = tf.cast(centers, weights.dtype)
+        own = tf.reduce_sum(tf.square(rounded), axis=1)
+        given = tf.reduce_all(tf.equal(centers, first))
+        norms = tf.where(given, center_sqnorm, own)
+        return _stats(blocks, weights, rounded, norms, n_parts, False)
+
+    return _steps_loop(pass_stats, centers64, max_steps, tol, spark_rule, history)
+
+
+@tf.function(reduce_retracing=True, autograph=False)
+def assign(blocks: Blocks, centers, centers64, center_sqnorm, n_parts: int = 1):
+    """Labels (argmin in the rows' dtype, with the caller's ``center_sqnorm``) and
+    squared distances to them in float64: sum over stored values of
+    (x_j - c_j)^2 - c_j^2, plus ||c||^2 (scikit-learn's sparse form), clipped at zero."""
+    center_sqnorm64 = tf.reduce_sum(tf.square(centers64), axis=1)
+    centers_t = tf.transpose(centers)
+
+    def body(chunk, start, size, outs):
+        labels, _ = _nearest(chunk, centers_t, center_sqnorm)
+        local = chunk.indices[:, 0]
+        exact = _exact_sq_distances(chunk, local, size, labels, centers64, center_sqnorm64)
+        return outs[0].write(outs[0].size(), labels), outs[1].write(outs[1].size(), exact)
+
+    def start():
+        return _rows_out(tf.int32), _rows_out(tf.float64)
+
+    labels, exact = _concat_parts(_block_pass(blocks, n_parts, body, start))
+    return labels, exact
+
+
+@tf.function(reduce_retracing=True, autograph=False)
+def row_sqnorms(blocks: Blocks) -> tf.Tensor:
+    """||x||^2 of every row, float64 (n values)."""
+
+    def body(chunk, start, size, out):
+        return (out[0].write(out[0].size(), _chunk_sqnorms(chunk, chunk.indices[:, 0], size)),)
+
+    return _concat_parts(_block_pass(blocks, 1, body, lambda: (_rows_out(tf.float64),)))[0]
