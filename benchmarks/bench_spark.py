@@ -194,14 +194,14 @@ def main() -> None:
         connect_worker(args.connect_worker, args.parquet, args.k, args.partitions)
         return
 
-    from common import machine, publish
+    from common import load_average, load_lines, machine, publish
 
     folder = Path(
         tempfile.mkdtemp(prefix="tfkm-spark-", dir="/work" if Path("/work").is_dir() else None)
     )
     parquet = str(folder / "x.parquet")
     results: list[tuple] = []
-    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    load_before = load_average()
     kinds = args.sessions.split(",")
     try:
         X, _ = make_blobs(
@@ -266,7 +266,7 @@ def main() -> None:
         spark.stop()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    load_after = Path("/proc/loadavg").read_text().split()[:3]
+    load_after = load_average()
 
     lines = [
         f"Machine: {machine()}, Spark {MASTER}",
@@ -297,12 +297,7 @@ def main() -> None:
             "Resident on Connect / resident on classic (total): "
             f"{resident['connect'][3] / resident['classic'][3]:.2f}.",
         ]
-    lines += [
-        "",
-        f"Load average (1, 5, 15 min) before: {', '.join(load_before)}; after: "
-        f"{', '.join(load_after)} (this run alone keeps about 2 busy; more means other work "
-        "shared the 2 cores).",
-    ]
+    lines += load_lines(load_before, load_after)
     publish(lines, args.out)
 
 

@@ -211,12 +211,12 @@ def main() -> None:
         print("RESULT " + json.dumps(found), flush=True)
         return
 
-    from common import machine, publish
+    from common import load_average, load_lines, machine, publish
 
     from tfkmeans.samples import sparse_topics
 
     folder = Path(tempfile.mkdtemp(prefix="tfkm-sparse-", dir="/work"))
-    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    load_before = load_average()
     results = []
     try:
         X, _ = sparse_topics(args.n, args.d, args.k, args.density, seed=0, dtype="float64")
@@ -237,7 +237,7 @@ def main() -> None:
             print(results[-1], flush=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    load_after = Path("/proc/loadavg").read_text().split()[:3]
+    load_after = load_average()
 
     names = {
         "sparse": "SparkKMeans resident, sparse column kept sparse",
@@ -265,12 +265,7 @@ def main() -> None:
             f"| {names[r['case']]} | {r['seconds']:.1f} | {r['iterations']} | {r['cost']:.6g} "
             f"| {r['jvm'] / gib:.2f} | {r['python_workers'] / gib:.2f} | {r['tree'] / gib:.2f} |"
         )
-    lines += [
-        "",
-        f"Load average (1, 5, 15 min) before: {', '.join(load_before)}; after: "
-        f"{', '.join(load_after)} (this run alone keeps about 2 busy; more means other work "
-        "shared the 2 cores).",
-    ]
+    lines += load_lines(load_before, load_after)
     publish(lines, args.out)
 
 

@@ -43,6 +43,21 @@ def machine() -> str:
     )
 
 
+def load_average() -> list[str]:
+    """The 1, 5 and 15 minute load averages, as /proc/loadavg writes them."""
+    return Path("/proc/loadavg").read_text().split()[:3]
+
+
+def load_lines(before: list[str], after: list[str]) -> list[str]:
+    """The table's footnote on how busy the machine was during the run."""
+    return [
+        "",
+        f"Load average (1, 5, 15 min) before: {', '.join(before)}; after: "
+        f"{', '.join(after)} (this run alone keeps about 2 busy; more means other work "
+        "shared the 2 cores).",
+    ]
+
+
 def publish(lines: list[str], out: str | os.PathLike) -> None:
     """Prints a Markdown table and writes it to ``out`` (README quotes these files)."""
     table = "\n".join(lines)

@@ -23,11 +23,11 @@ import numpy as np
 
 from tfkmeans.kernels import PassStats, _steps_loop
 from tfkmeans.sparse_kernels import (
+    _add_chunk_stats,
     _chunk_sqnorms,
     _exact_sq_distances,
     _nearest,
     _rows_out,
-    _weighted_sums,
 )
 from tfkmeans.tfload import tf
 
@@ -123,14 +123,7 @@ def _stats(
             local = chunk.indices[:, 0]
             nearest = tf.maximum(nearest + _chunk_sqnorms(chunk, local, size), 0.0)
         w = weights[start : start + size]
-        sums = _weighted_sums(chunk, chunk.indices[:, 0], labels, w, k)
-        w64 = tf.cast(w, tf.float64)
-        added = (
-            total[0] + tf.cast(sums, tf.float64),
-            total[1] + tf.math.unsorted_segment_sum(w64, labels, k),
-            total[2] + tf.reduce_sum(w64 * nearest),
-        )
-        return tuple(tf.ensure_shape(a, t.shape) for a, t in zip(added, total, strict=True))
+        return _add_chunk_stats(total, chunk, chunk.indices[:, 0], labels, nearest, w, k)
 
     def zero():
         return tf.zeros([k, d], tf.float64), tf.zeros([k], tf.float64), tf.zeros([], tf.float64)

@@ -153,6 +153,18 @@ def _dots(chunk: tf.SparseTensor, centers_t) -> tf.Tensor:
     return _product(chunk, centers_t)
 
 
+def _add_chunk_stats(total, chunk, local, labels, nearest, w, k):
+    """``total`` (float64 sums, weights, inertia) plus one chunk's weighted share."""
+    sums = _weighted_sums(chunk, local, labels, w, k)
+    w64 = tf.cast(w, tf.float64)
+    added = (
+        total[0] + tf.cast(sums, tf.float64),
+        total[1] + tf.math.unsorted_segment_sum(w64, labels, k),
+        total[2] + tf.reduce_sum(w64 * nearest),
+    )
+    return tuple(tf.ensure_shape(a, t.shape) for a, t in zip(added, total, strict=True))
+
+
 def _weighted_sums(chunk: tf.SparseTensor, local, labels, weights, k) -> tf.Tensor:
     """Per-cluster sums of the chunk's rows times their ``weights`` (k x d), in the rows'
     dtype: rows^T @ (one-hot labels x weights), or from SCATTER_SUMS_CLUSTERS clusters
@@ -225,15 +237,9 @@ def lloyd_stats(
         outs = _for_chunks(_chunk_bounds(size, chunk_rows), step, outs)
         labels, nearest = outs[0].concat(), outs[1].concat()
         chunk, local = _chunk(csr, d, start, size)
-        w = weights[start : start + size]
-        sums = _weighted_sums(chunk, local, labels, w, k)
-        w64 = tf.cast(w, tf.float64)
-        added = (
-            total[0] + tf.cast(sums, tf.float64),
-            total[1] + tf.math.unsorted_segment_sum(w64, labels, k),
-            total[2] + tf.reduce_sum(w64 * nearest),
+        return _add_chunk_stats(
+            total, chunk, local, labels, nearest, weights[start : start + size], k
         )
-        return tuple(tf.ensure_shape(a, t.shape) for a, t in zip(added, total, strict=True))
 
     def zero():
         return tf.zeros([k, d], tf.float64), tf.zeros([k], tf.float64), tf.zeros([], tf.float64)
