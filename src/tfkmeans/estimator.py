@@ -25,7 +25,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from tfkmeans import persist
+from tfkmeans import persist, whole_fit
 from tfkmeans.gradient import OPTIMIZERS, default_learning_rate, gradient_descent, make_optimizer
 from tfkmeans.initialization import initial_centers
 from tfkmeans.lloyd import lloyd, unit_sphere
@@ -428,22 +428,45 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         n_init = self._resolve_n_init()
         keep_labels = rows is not None or source.n_rows <= MAX_ROWS_FOR_LABELS
         best = None
-        starts = [self._init_centers(source, rows, random_state) for _ in range(n_init)]
+        if self._whole_fit_applies(source):
+            args = (self.n_clusters, random_state, self.max_iter, self.tol)
+            starts = [whole_fit.fit(source, *args) for _ in range(n_init)]
+        else:
+            starts = [self._init_centers(source, rows, random_state) for _ in range(n_init)]
         if self.algorithm == "minibatch" and n_init > 1:
             # As MiniBatchKMeans: only the start that scores best on a sample is run.
             starts = [self._best_start(source, starts, random_state)]
-        for run, centers in enumerate(starts):
+        for run, start in enumerate(starts):
             reporter.start(run + 1, len(starts))
-            centers, n_iter, history = self._run(source, centers, reporter, random_state)
-            # Round to the output dtype first, so labels_ and inertia_ describe the
-            # centres the user gets back.
-            centers = (centers + source.origin).astype(source.dtype).astype(np.float64)
-            centers -= source.origin
-            labels, inertia = self._assign(source, centers, keep_labels)
-            reporter.finish(inertia)
-            if best is None or (inertia < best[2] and not same_clustering(labels, best[1])):
-                best = (centers, labels, inertia, n_iter, history)
+            if isinstance(start, whole_fit.Fitted):
+                result = (start.centers, start.labels, start.inertia, start.n_iter, start.history)
+            else:
+                result = self._run_and_assign(source, start, reporter, random_state, keep_labels)
+            reporter.finish(result[2])
+            if best is None or (result[2] < best[2] and not same_clustering(result[1], best[1])):
+                best = result
         return best
+
+    def _whole_fit_applies(self, source: Source) -> bool:
+        """The default fit (Lloyd from k-means++, no report per iteration) on rows the
+        whole-fit program takes (``whole_fit.applies``). Elkan too: its iterations are
+        Lloyd's, and its bounds paid only on inputs whose passes run in parts (large
+        k x d, bench_elkan), which the program does not take."""
+        exact_lloyd = self._algorithm in ("lloyd", "elkan")
+        plain = exact_lloyd and not self.verbose and not self._cosine
+        kmeanspp = isinstance(self.init, str) and self.init == "k-means++"
+        return plain and kmeanspp and whole_fit.applies(source, self.n_clusters, self.max_iter)
+
+    def _run_and_assign(self, source: Source, centers, reporter, random_state, keep_labels):
+        """One restart on the step-by-step solver: (centres, labels, inertia, n_iter,
+        history)."""
+        centers, n_iter, history = self._run(source, centers, reporter, random_state)
+        # Round to the output dtype first, so labels_ and inertia_ describe the
+        # centres the user gets back.
+        centers = (centers + source.origin).astype(source.dtype).astype(np.float64)
+        centers -= source.origin
+        labels, inertia = self._assign(source, centers, keep_labels)
+        return centers, labels, inertia, n_iter, history
 
     def fit_predict(self, X, y=None, sample_weight=None):
         return self.fit(X, sample_weight=sample_weight).labels_

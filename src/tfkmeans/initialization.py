@@ -33,17 +33,26 @@ def greedy_kmeans_plusplus(
     its rows are (``kmeanspp_steps``) does; otherwise each step is a pass for the
     candidates' potentials and the rows at the drawn cumulative potentials.
     """
-    weights = points.sample_weight
-    n = points.n_rows
-    if n_local_trials is None:
-        n_local_trials = 2 + int(np.log(n_clusters))
-    first = int(random_state.choice(n, p=weights / weights.sum()))
-    uniforms = random_state.uniform(size=(n_clusters - 1, n_local_trials))
+    first, uniforms = kmeanspp_draws(points.sample_weight, n_clusters, random_state, n_local_trials)
     positions = points.kmeanspp_steps(first, uniforms)
     if positions is None:
         positions = greedy_steps_by_pass(points, first, uniforms)
     rows, _ = points.take(np.asarray(positions))
     return rows
+
+
+def kmeanspp_draws(
+    weights: np.ndarray,
+    n_clusters: int,
+    random_state: np.random.RandomState,
+    n_local_trials: int | None = None,
+) -> tuple[int, np.ndarray]:
+    """Every random number of greedy k-means++, in scikit-learn's order: the first row
+    (by weight), then ``n_local_trials`` uniforms per later centre ((k - 1) x trials)."""
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    first = int(random_state.choice(len(weights), p=weights / weights.sum()))
+    return first, random_state.uniform(size=(n_clusters - 1, n_local_trials))
 
 
 def greedy_steps_by_pass(points: Source, first: int, uniforms: np.ndarray) -> list[int]:

@@ -60,11 +60,13 @@ def _greedy(rows, weights, row_sqnorm, origin, first, uniforms, chunk_rows):
     return _greedy_steps(candidates, rows, weights, origin, first, uniforms)
 
 
-def _greedy_steps(distances, rows, weights, origin, first, uniforms):
+def _greedy_steps(distances, rows, weights, origin, first, uniforms, n_rows=None):
     """The greedy loop over ``distances(closest, centers)``: the potential and the n x m
-    running distances each candidate would leave."""
-    n = tf.shape(rows)[0]
-    inf = tf.fill([n], tf.constant(np.inf, tf.float64))
+    running distances each candidate would leave. ``n_rows``: the real rows, where
+    ``rows`` ends in zero-weight padding (a drawn target past the last real row's
+    cumulative potential takes the last real row, as in scikit-learn)."""
+    n = tf.shape(rows)[0] if n_rows is None else n_rows
+    inf = tf.fill(tf.shape(rows)[:1], tf.constant(np.inf, tf.float64))
     first_row = tf.gather(rows, first[tf.newaxis]) - origin
     potentials, nearer = distances(inf, first_row)
 

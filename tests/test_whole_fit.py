@@ -1,0 +1,110 @@
+"""The whole default fit as one compiled program gives scikit-learn's answer and the
+step-by-step solver's, pads row counts without changing a result, and hands an empty
+cluster back to the host."""
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans as SKKMeans
+from sklearn.datasets import load_digits, make_blobs
+
+from tfkmeans import KMeans, whole_fit
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """What each restart of the whole-fit program returned: True where it finished."""
+    seen = []
+    fit = whole_fit.fit
+
+    def spy(*args, **kwargs):
+        out = fit(*args, **kwargs)
+        seen.append(isinstance(out, whole_fit.Fitted))
+        return out
+
+    monkeypatch.setattr(whole_fit, "fit", spy)
+    return seen
+
+
+def step_by_step(monkeypatch, X, **params):
+    with monkeypatch.context() as patch:
+        patch.setattr(whole_fit, "applies", lambda *args: False)
+        return KMeans(**params).fit(X)
+
+
+def assert_same_fit(ours, theirs, centers_tol=1e-10):
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, atol=centers_tol)
+    assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("n", "d", "k", "weighted"),
+    [(150, 4, 3, False), (1001, 7, 9, True), (4000, 16, 5, False)],
+)
+def test_matches_scikit_learn(calls, n, d, k, weighted):
+    X, _ = make_blobs(n, d, centers=k, cluster_std=4.0, random_state=n)
+    weights = np.random.RandomState(1).uniform(0.5, 2.0, n) if weighted else None
+    ours = KMeans(k, random_state=3, n_init=2).fit(X, sample_weight=weights)
+    theirs = SKKMeans(k, random_state=3, n_init=2).fit(X, sample_weight=weights)
+    assert calls == [True, True]
+    assert_same_fit(ours, theirs, centers_tol=1e-9)
+    assert ours.cluster_centers_.dtype == np.float64
+
+
+def test_digits_matches_scikit_learn(calls):
+    X = load_digits().data
+    ours, theirs = KMeans(10, random_state=0).fit(X), SKKMeans(10, random_state=0).fit(X)
+    assert calls == [True]
+    assert_same_fit(ours, theirs, centers_tol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_matches_step_by_step_solver(calls, monkeypatch, dtype):
+    X = make_blobs(3000, 6, centers=7, cluster_std=6.0, random_state=5)[0].astype(dtype)
+    ours = KMeans(7, random_state=11, n_init=3).fit(X)
+    steps = step_by_step(monkeypatch, X, n_clusters=7, random_state=11, n_init=3)
+    assert calls == [True] * 3
+    assert ours.cluster_centers_.dtype == dtype
+    np.testing.assert_array_equal(ours.labels_, steps.labels_)
+    assert ours.n_iter_ == steps.n_iter_
+    np.testing.assert_allclose(ours.cluster_centers_, steps.cluster_centers_, rtol=1e-5)
+    np.testing.assert_allclose(ours.objective_history_, steps.objective_history_, rtol=1e-5)
+
+
+def test_padded_rows_share_a_program_and_change_nothing(calls):
+    X, _ = make_blobs(1010, 3, centers=4, cluster_std=3.0, random_state=2)
+    assert whole_fit.padded_rows(1001) == whole_fit.padded_rows(1010) > 1010
+    traces = whole_fit._whole_fit.experimental_get_tracing_count()
+    for n in (1001, 1010):
+        ours = KMeans(4, random_state=0).fit(X[:n])
+        assert_same_fit(ours, SKKMeans(4, random_state=0).fit(X[:n]), centers_tol=1e-9)
+    assert whole_fit._whole_fit.experimental_get_tracing_count() - traces <= 1
+    assert calls == [True, True]
+
+
+def test_padding_is_small_and_keeps_small_counts():
+    sizes = {n: whole_fit.padded_rows(n) for n in [*range(1, 200), 10_000, 50_000, 499_999]}
+    assert all(n <= size <= n * 1.0625 for n, size in sizes.items())
+    assert all(sizes[n] == n for n in range(1, 17))
+
+
+def test_empty_cluster_goes_back_to_the_step_by_step_solver(calls, monkeypatch):
+    # Three distinct rows, four clusters: a step leaves a cluster empty.
+    X = np.repeat([[0.0, 0.0], [1.0, 1.0], [2.0, 2.5]], 5, axis=0)
+    with pytest.warns(UserWarning, match="distinct clusters"):
+        ours = KMeans(4, random_state=0).fit(X)
+    with pytest.warns(UserWarning, match="distinct clusters"):
+        steps = step_by_step(monkeypatch, X, n_clusters=4, random_state=0)
+    assert calls == [False]
+    assert_same_fit(ours, steps)
+
+
+def test_not_used_where_the_host_must_see_every_step(calls):
+    X, _ = make_blobs(300, 3, centers=3, random_state=0)
+    KMeans(3, random_state=0, metric="cosine").fit(X)
+    KMeans(3, random_state=0, init="random").fit(X)
+    KMeans(3, random_state=0, algorithm="minibatch").fit(X)
+    KMeans(3, random_state=0, verbose=1).fit(X)
+    KMeans(1, random_state=0).fit(X)
+    assert calls == []
