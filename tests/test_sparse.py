@@ -230,6 +230,22 @@ def test_matrix_without_stored_values():
     one_line(excinfo)
 
 
+@pytest.mark.parametrize("zero_row", [0, 3, 9])
+def test_cosine_names_an_all_zero_row_wherever_it_is(zero_row):
+    """A row with no stored values (first, middle or last: a last one has no values
+    after it to index) gets the dense path's error under cosine, naming that row."""
+    X = sp.random(10, 6, density=0.5, format="csr", random_state=0) + sp.eye(10, 6, format="csr")
+    keep = np.ones(10)
+    keep[zero_row] = 0
+    X = sp.csr_matrix(sp.diags(keep) @ X)
+    X.eliminate_zeros()
+    assert np.diff(X.indptr)[zero_row] == 0
+    for rows in (X, X.toarray()):
+        with pytest.raises(ValueError, match=f"needs non-zero rows, but row {zero_row} ") as e:
+            KMeans(2, metric="cosine", n_init=1, random_state=0).fit(rows)
+        one_line(e)
+
+
 def test_int64_indices_give_the_int32_answer(data):
     X, _ = data
     wide = sp.csr_matrix(X, copy=True)

@@ -62,12 +62,11 @@ def centre_sqnorms(centers: np.ndarray) -> np.ndarray:
 
 def unit_rows(X: sp.csr_matrix) -> sp.csr_matrix:
     """Rows scaled to unit Euclidean norm (a copy of the values, same structure)."""
-    norms = np.sqrt(
-        np.add.reduceat(np.square(X.data, dtype=np.float64), X.indptr[:-1])
-        if X.nnz
-        else np.zeros(X.shape[0])
-    )
-    norms[np.diff(X.indptr) == 0] = 0.0  # reduceat repeats a value for empty rows
+    # One zero past the values: an empty last row starts at nnz, which reduceat must
+    # be able to index (it gives an empty row the value at its start: zeroed below).
+    squares = np.append(np.square(X.data, dtype=np.float64), 0.0)
+    norms = np.sqrt(np.add.reduceat(squares, X.indptr[:-1]))
+    norms[np.diff(X.indptr) == 0] = 0.0
     zero = np.flatnonzero(norms == 0)
     if len(zero):
         raise ValueError(
