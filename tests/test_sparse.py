@@ -8,8 +8,9 @@ from sklearn.cluster import KMeans as SKKMeans
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
 
-from tfkmeans import KMeans
+from tfkmeans import KMeans, onednn_csr, sparse_blocks
 from tfkmeans.samples import sparse_topics
+from tfkmeans.sparse_source import centre_sqnorms
 
 
 def sparse_blobs(n=600, d=40, k=4, seed=0, dtype=np.float64):
@@ -303,3 +304,51 @@ def test_many_clusters_match_sklearn():
     np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=0, atol=1e-6)
     np.testing.assert_array_equal(got.labels_, ref.labels_)
     np.testing.assert_allclose(got.transform(X[:50]), ref.transform(X[:50]), rtol=0, atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def float32_topics():
+    X, _ = sparse_topics(3000, 2000, 12, 0.01, seed=4)
+    assert X.dtype == np.float32
+    w = np.random.RandomState(2).uniform(0.5, 2.0, X.shape[0])
+    return X, w
+
+
+@pytest.mark.skipif(not onednn_csr.available(), reason="no oneDNN CSR kernel (GPU or no oneDNN)")
+@pytest.mark.parametrize("rows_per_block", [7, 500, 5000])
+def test_onednn_csr_pass_matches_numpy(float32_topics, rows_per_block):
+    """The float32 Lloyd pass on oneDNN's CSR products (7-row blocks: runs of them, as
+    the pass unrolls at most CSR_BLOCKS) against NumPy, and against the tf.sparse pass."""
+    X, w = float32_topics
+    init = X[np.random.RandomState(0).choice(X.shape[0], 12, replace=False)].toarray()
+    blocks = sparse_blocks.blocks_of(X, np.float32, rows_per_block)
+    assert blocks.csr is not None and len(blocks.csr) <= sparse_blocks.CSR_BLOCKS
+    norms = tf.constant(centre_sqnorms(init))
+    args = (tf.constant(w, tf.float32), tf.constant(init), norms, False, 2)
+    got = sparse_blocks.lloyd_stats(blocks, *args)
+    plain = sparse_blocks.lloyd_stats(blocks._replace(csr=None, csr_starts=None), *args)
+    X64, c64 = X.toarray().astype(np.float64), init.astype(np.float64)
+    # ||c||^2 rounded as the pass has them: unit-norm centres tie on rows that share
+    # no feature with them, and the rounding picks the label.
+    shifted = centre_sqnorms(init).astype(np.float64) - 2.0 * X64 @ c64.T
+    labels = shifted.argmin(1)
+    w = w.astype(np.float32).astype(np.float64)  # the pass's weights are the rows' dtype
+    onehot = np.eye(12)[labels] * w[:, None]
+    np.testing.assert_array_equal(got.weights.numpy(), plain.weights.numpy())
+    np.testing.assert_allclose(got.weights.numpy(), onehot.sum(0), rtol=1e-12)
+    np.testing.assert_allclose(got.sums.numpy(), onehot.T @ X64, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got.sums.numpy(), plain.sums.numpy(), rtol=1e-6, atol=1e-6)
+    expected = (w * shifted.min(1)).sum()
+    assert float(got.inertia) == pytest.approx(expected, rel=1e-6)
+
+
+def test_float32_topics_weighted_match_sklearn(float32_topics):
+    """End to end on float32 TF-IDF-like rows (the oneDNN path where it runs)."""
+    X, w = float32_topics
+    init = X[np.random.RandomState(5).choice(X.shape[0], 12, replace=False)].toarray()
+    kw = dict(n_clusters=12, init=init, n_init=1, max_iter=30, tol=0)
+    ref = SKKMeans(**kw).fit(X, sample_weight=w)
+    got = KMeans(**kw).fit(X, sample_weight=w)
+    np.testing.assert_array_equal(got.labels_, ref.labels_)
+    np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=0, atol=1e-5)
+    assert got.inertia_ == pytest.approx(ref.inertia_, rel=1e-5)

@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from tfkmeans import onednn_csr
 from tfkmeans.kernels import PassStats, _steps_loop
 from tfkmeans.sparse_kernels import (
     _add_chunk_stats,
@@ -51,6 +52,15 @@ class Blocks(NamedTuple):
     values: tuple[tf.Tensor, ...]  # per block, (nnz_b,) rows' dtype
     starts: tf.Tensor  # (n_blocks + 1,) int32: first row of each block, then n
     n_features: int
+    # float32 rows where oneDNN's CSR product runs (``onednn_csr``), else None:
+    # per CSR block its rows and its transposed rows as CSR matrices, and the
+    # first row of each CSR block, then n (runs of whole blocks, at most CSR_BLOCKS).
+    csr: tuple[tuple[tf.Tensor, tf.Tensor], ...] | None = None
+    csr_starts: tuple[int, ...] | None = None
+
+
+# A Lloyd pass over CSR blocks is unrolled in the graph: at most this many blocks.
+CSR_BLOCKS = 64
 
 
 def blocks_of(matrix, dtype: np.dtype, rows_per_block: int) -> Blocks:
@@ -65,7 +75,15 @@ def blocks_of(matrix, dtype: np.dtype, rows_per_block: int) -> Blocks:
         pairs = np.stack([local, matrix.indices[first:last].astype(np.int64)], 1)
         indices.append(tf.constant(pairs))
         values.append(tf.constant(matrix.data[first:last].astype(dtype, copy=False)))
-    return Blocks(tuple(indices), tuple(values), tf.constant(starts, tf.int32), d)
+    csr, csr_starts = None, None
+    if np.dtype(dtype) == np.float32 and n and onednn_csr.available():
+        per = -(-(len(starts) - 1) // CSR_BLOCKS)  # blocks per CSR block
+        csr_starts = tuple(starts[::per]) + ((n,) if starts[::per][-1] != n else ())
+        csr = tuple(
+            (onednn_csr.csr_matrix(matrix[lo:hi]), onednn_csr.csr_matrix(matrix[lo:hi].T.tocsr()))
+            for lo, hi in zip(csr_starts[:-1], csr_starts[1:], strict=True)
+        )
+    return Blocks(tuple(indices), tuple(values), tf.constant(starts, tf.int32), d, csr, csr_starts)
 
 
 def _block_arrays(blocks: Blocks):
@@ -109,10 +127,33 @@ def _concat_parts(outs):
     return [tf.concat([part[i].concat() for part in outs], 0) for i in range(len(outs[0]))]
 
 
+def _csr_stats(blocks: Blocks, weights, centers, center_sqnorm) -> PassStats:
+    """One Lloyd pass with oneDNN's CSR products (``onednn_csr``), unrolled over the CSR
+    blocks: per block x.c, then rows^T @ (one-hot labels x weights), d x k, added up
+    in float64 and transposed once."""
+    k, d = tf.shape(centers)[0], blocks.n_features
+    centers_t = tf.transpose(centers)
+    sums = tf.zeros([d, k], tf.float64)
+    counts, inertia = tf.zeros([k], tf.float64), tf.zeros([], tf.float64)
+    starts = blocks.csr_starts
+    for (rows, rows_t), lo, hi in zip(blocks.csr, starts[:-1], starts[1:], strict=True):
+        w = weights[lo:hi]
+        shifted = center_sqnorm[tf.newaxis, :] - 2.0 * onednn_csr.matmul(rows, centers_t)
+        labels = tf.argmin(shifted, axis=1, output_type=tf.int32)
+        weighted = tf.one_hot(labels, k, dtype=w.dtype) * w[:, tf.newaxis]
+        sums += tf.cast(onednn_csr.matmul(rows_t, weighted), tf.float64)
+        w64 = tf.cast(w, tf.float64)
+        counts += tf.math.unsorted_segment_sum(w64, labels, k)
+        inertia += tf.reduce_sum(w64 * tf.cast(tf.reduce_min(shifted, axis=1), tf.float64))
+    return PassStats(tf.transpose(sums), counts, inertia)
+
+
 def _stats(
     blocks: Blocks, weights, centers, center_sqnorm, n_parts: int, row_norms: bool
 ) -> PassStats:
     """One Lloyd pass (see ``lloyd_stats``), traced inside the caller's function."""
+    if blocks.csr is not None and not row_norms:
+        return _csr_stats(blocks, weights, centers, center_sqnorm)
     k, d = tf.shape(centers)[0], blocks.n_features
     centers_t = tf.transpose(centers)
 
