@@ -326,7 +326,8 @@ def test_onednn_csr_pass_matches_numpy(float32_topics, rows_per_block):
     norms = tf.constant(centre_sqnorms(init))
     args = (tf.constant(w, tf.float32), tf.constant(init), norms, False, 2)
     got = sparse_blocks.lloyd_stats(blocks, *args)
-    plain = sparse_blocks.lloyd_stats(blocks._replace(csr=None, csr_starts=None), *args)
+    plain_blocks = sparse_blocks.blocks_of(X, np.float32, rows_per_block, csr=False)
+    plain = sparse_blocks.lloyd_stats(plain_blocks, *args)
     X64, c64 = X.toarray().astype(np.float64), init.astype(np.float64)
     # ||c||^2 rounded as the pass has them: unit-norm centres tie on rows that share
     # no feature with them, and the rounding picks the label.

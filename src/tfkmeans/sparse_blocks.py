@@ -46,27 +46,40 @@ def block_rows(n_clusters: int, n_features: int) -> int:
 
 
 class Blocks(NamedTuple):
-    """CSR rows in blocks: per block the int64 (row within block, column) pairs and values."""
+    """CSR rows in blocks: per block the int64 (row within block, column) pairs and
+    values, or (float32 rows where oneDNN's CSR product runs, ``onednn_csr``) per block
+    the rows and the transposed rows as TensorFlow CSR matrices."""
 
-    indices: tuple[tf.Tensor, ...]  # per block, (nnz_b, 2) int64
-    values: tuple[tf.Tensor, ...]  # per block, (nnz_b,) rows' dtype
+    indices: tuple[tf.Tensor, ...]  # per block, (nnz_b, 2) int64; () with csr
+    values: tuple[tf.Tensor, ...]  # per block, (nnz_b,) rows' dtype; () with csr
     starts: tf.Tensor  # (n_blocks + 1,) int32: first row of each block, then n
     n_features: int
-    # float32 rows where oneDNN's CSR product runs (``onednn_csr``), else None:
-    # per CSR block its rows and its transposed rows as CSR matrices, and the
-    # first row of each CSR block, then n (runs of whole blocks, at most CSR_BLOCKS).
-    csr: tuple[tuple[tf.Tensor, tf.Tensor], ...] | None = None
-    csr_starts: tuple[int, ...] | None = None
+    csr: tuple[tuple[tf.Tensor, tf.Tensor], ...] | None = None  # per block (rows, rows^T)
+    csr_starts: tuple[int, ...] | None = None  # ``starts`` as ints, with csr
+
+    @property
+    def count(self) -> int:
+        return len(self.csr) if self.csr is not None else len(self.indices)
 
 
-# A Lloyd pass over CSR blocks is unrolled in the graph: at most this many blocks.
+# Passes over CSR blocks are unrolled in the graph: at most this many blocks (runs of
+# ``rows_per_block`` rows beyond that).
 CSR_BLOCKS = 64
 
 
-def blocks_of(matrix, dtype: np.dtype, rows_per_block: int) -> Blocks:
+def blocks_of(matrix, dtype: np.dtype, rows_per_block: int, csr: bool = True) -> Blocks:
     """A canonical scipy CSR matrix as Blocks, converted block by block (the int64
-    pairs are made for one block at a time)."""
+    pairs are made for one block at a time). float32 rows become CSR blocks where
+    oneDNN's product runs (unless ``csr`` is False): 16 bytes per stored value, not 20."""
     n, d = matrix.shape
+    if csr and np.dtype(dtype) == np.float32 and n and onednn_csr.available():
+        rows_per_block *= -(-n // rows_per_block // CSR_BLOCKS) or 1
+        starts = tuple(range(0, n, rows_per_block)) + (n,)
+        forms = tuple(
+            (onednn_csr.csr_matrix(matrix[lo:hi]), onednn_csr.csr_matrix(matrix[lo:hi].T.tocsr()))
+            for lo, hi in zip(starts[:-1], starts[1:], strict=True)
+        )
+        return Blocks((), (), tf.constant(starts, tf.int32), d, forms, starts)
     starts = list(range(0, n, rows_per_block)) + [n]
     indices, values = [], []
     for lo, hi in zip(starts[:-1], starts[1:], strict=True):
@@ -75,15 +88,7 @@ def blocks_of(matrix, dtype: np.dtype, rows_per_block: int) -> Blocks:
         pairs = np.stack([local, matrix.indices[first:last].astype(np.int64)], 1)
         indices.append(tf.constant(pairs))
         values.append(tf.constant(matrix.data[first:last].astype(dtype, copy=False)))
-    csr, csr_starts = None, None
-    if np.dtype(dtype) == np.float32 and n and onednn_csr.available():
-        per = -(-(len(starts) - 1) // CSR_BLOCKS)  # blocks per CSR block
-        csr_starts = tuple(starts[::per]) + ((n,) if starts[::per][-1] != n else ())
-        csr = tuple(
-            (onednn_csr.csr_matrix(matrix[lo:hi]), onednn_csr.csr_matrix(matrix[lo:hi].T.tocsr()))
-            for lo, hi in zip(csr_starts[:-1], csr_starts[1:], strict=True)
-        )
-    return Blocks(tuple(indices), tuple(values), tf.constant(starts, tf.int32), d, csr, csr_starts)
+    return Blocks(tuple(indices), tuple(values), tf.constant(starts, tf.int32), d)
 
 
 def _block_arrays(blocks: Blocks):
@@ -96,10 +101,42 @@ def _block_arrays(blocks: Blocks):
     return pairs, values
 
 
+def _after(state) -> list[tf.Tensor]:
+    """Tensors that finish with ``state`` (a TensorArray's flow), to order ops after it."""
+    flat = tf.nest.flatten(state)
+    return [item.flow if isinstance(item, tf.TensorArray) else item for item in flat]
+
+
+def _csr_block_pass(blocks: Blocks, n_parts: int, body, start_state):
+    """``_block_pass`` over CSR blocks, unrolled: each block's SparseTensor is made
+    from its CSR matrix's components once the previous block's body is done, so a part
+    holds one block's int64 pairs at a time."""
+    starts, d = blocks.csr_starts, blocks.n_features
+    outs = []
+    for part in range(n_parts):
+        state = start_state()
+        for b in range(blocks.count * part // n_parts, blocks.count * (part + 1) // n_parts):
+            size = starts[b + 1] - starts[b]
+            with tf.control_dependencies(_after(state)):
+                row_ptrs, cols, values = tf.raw_ops.CSRSparseMatrixComponents(
+                    csr_sparse_matrix=blocks.csr[b][0], index=0, type=tf.float32
+                )
+            local = tf.ragged.row_splits_to_segment_ids(row_ptrs, out_type=tf.int64)
+            pairs = tf.stack([local, tf.cast(cols, tf.int64)], 1)
+            chunk = tf.SparseTensor(pairs, values, tf.constant([size, d], tf.int64))
+            start = tf.constant(starts[b])
+            state = body(chunk, start, tf.constant(size), state, blocks.csr[b][0])
+        outs.append(state)
+    return outs
+
+
 def _block_pass(blocks: Blocks, n_parts: int, body, start_state):
-    """``state = body(chunk, start, size, state)`` over the blocks, as ``n_parts``
-    independent graph loops over contiguous runs of blocks (TensorFlow runs them at
-    once on its inter-op threads); returns each part's final state, in row order."""
+    """``state = body(chunk, start, size, state, rows_csr)`` over the blocks, as
+    ``n_parts`` independent graph loops over contiguous runs of blocks (TensorFlow runs
+    them at once on its inter-op threads); returns each part's final state, in row
+    order. ``rows_csr`` is the block as a CSR matrix with CSR blocks, else None."""
+    if blocks.csr is not None:
+        return _csr_block_pass(blocks, n_parts, body, start_state)
     pairs, values = _block_arrays(blocks)
     count = len(blocks.indices)
     d = tf.constant(blocks.n_features, tf.int64)
@@ -112,7 +149,7 @@ def _block_pass(blocks: Blocks, n_parts: int, body, start_state):
             size = stop - start
             shape = tf.stack([tf.cast(size, tf.int64), d])
             chunk = tf.SparseTensor(pairs.read(b), values.read(b), shape)
-            return b + 1, body(chunk, start, size, state)
+            return b + 1, body(chunk, start, size, state, None)
 
         cond = lambda b, _, hi=hi: b < hi  # noqa: E731
         outs.append(tf.while_loop(cond, step, (tf.constant(lo), start_state()))[1])
@@ -135,8 +172,9 @@ def _csr_stats(blocks: Blocks, weights, centers, center_sqnorm) -> PassStats:
     centers_t = tf.transpose(centers)
     sums = tf.zeros([d, k], tf.float64)
     counts, inertia = tf.zeros([k], tf.float64), tf.zeros([], tf.float64)
-    starts = blocks.csr_starts
-    for (rows, rows_t), lo, hi in zip(blocks.csr, starts[:-1], starts[1:], strict=True):
+    for (rows, rows_t), lo, hi in zip(
+        blocks.csr, blocks.csr_starts[:-1], blocks.csr_starts[1:], strict=True
+    ):
         w = weights[lo:hi]
         shifted = center_sqnorm[tf.newaxis, :] - 2.0 * onednn_csr.matmul(rows, centers_t)
         labels = tf.argmin(shifted, axis=1, output_type=tf.int32)
@@ -157,7 +195,7 @@ def _stats(
     k, d = tf.shape(centers)[0], blocks.n_features
     centers_t = tf.transpose(centers)
 
-    def body(chunk, start, size, total):
+    def body(chunk, start, size, total, _):
         labels, nearest = _nearest(chunk, centers_t, center_sqnorm)
         nearest = tf.cast(nearest, tf.float64)
         if row_norms:
@@ -223,8 +261,12 @@ def assign(blocks: Blocks, centers, centers64, center_sqnorm, n_parts: int = 1):
     center_sqnorm64 = tf.reduce_sum(tf.square(centers64), axis=1)
     centers_t = tf.transpose(centers)
 
-    def body(chunk, start, size, outs):
-        labels, _ = _nearest(chunk, centers_t, center_sqnorm)
+    def body(chunk, start, size, outs, rows_csr):
+        if rows_csr is None:
+            labels, _ = _nearest(chunk, centers_t, center_sqnorm)
+        else:  # the Lloyd passes' argmin (``_csr_stats``)
+            shifted = center_sqnorm[tf.newaxis, :] - 2.0 * onednn_csr.matmul(rows_csr, centers_t)
+            labels = tf.argmin(shifted, axis=1, output_type=tf.int32)
         local = chunk.indices[:, 0]
         exact = _exact_sq_distances(chunk, local, size, labels, centers64, center_sqnorm64)
         return outs[0].write(outs[0].size(), labels), outs[1].write(outs[1].size(), exact)
@@ -240,7 +282,7 @@ def assign(blocks: Blocks, centers, centers64, center_sqnorm, n_parts: int = 1):
 def row_sqnorms(blocks: Blocks) -> tf.Tensor:
     """||x||^2 of every row, float64 (n values)."""
 
-    def body(chunk, start, size, out):
+    def body(chunk, start, size, out, _):
         return (out[0].write(out[0].size(), _chunk_sqnorms(chunk, chunk.indices[:, 0], size)),)
 
     return _concat_parts(_block_pass(blocks, 1, body, lambda: (_rows_out(tf.float64),)))[0]

@@ -162,7 +162,7 @@ class SparseRows:
     ) -> tuple[sparse_blocks.Blocks, int]:
         """Blocks for ``n_centers`` and how many runs of them to make side by side."""
         blocks = self.blocks(n_centers, rows_per_block)
-        return blocks, self.n_parts(n_centers, len(blocks.indices))
+        return blocks, self.n_parts(n_centers, blocks.count)
 
     def lloyd_stats(
         self, weights: tf.Tensor, centers: np.ndarray, chunk_rows: int | None, row_norms: bool
