@@ -353,3 +353,28 @@ def test_float32_topics_weighted_match_sklearn(float32_topics):
     np.testing.assert_array_equal(got.labels_, ref.labels_)
     np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=0, atol=1e-5)
     assert got.inertia_ == pytest.approx(ref.inertia_, rel=1e-5)
+
+
+@pytest.mark.skipif(not onednn_csr.available(), reason="no oneDNN CSR kernel (GPU or no oneDNN)")
+def test_onednn_csr_blocks_without_stored_values(float32_topics):
+    """CSR blocks whose rows are all zeros (no stored values) in a pass, assign and row
+    norms give what the SparseTensor blocks give."""
+    X, w = float32_topics
+    X = sp.vstack([X[:100], sp.csr_matrix((250, X.shape[1]), dtype=np.float32), X[100:200]])
+    X, w = X.tocsr(), np.ones(X.shape[0], np.float32)
+    init = X[[0, 5, 10, 400]].toarray()
+    norms = tf.constant(centre_sqnorms(init))
+    got, plain = (sparse_blocks.blocks_of(X, np.float32, 100, csr) for csr in (True, False))
+    assert got.csr is not None and plain.csr is None
+    args = (tf.constant(w), tf.constant(init), norms, False, 2)
+    a, b = sparse_blocks.lloyd_stats(got, *args), sparse_blocks.lloyd_stats(plain, *args)
+    np.testing.assert_array_equal(a.weights.numpy(), b.weights.numpy())
+    np.testing.assert_allclose(a.sums.numpy(), b.sums.numpy(), rtol=1e-6, atol=1e-6)
+    assert float(a.inertia) == pytest.approx(float(b.inertia), rel=1e-6)
+    args = (tf.constant(init), tf.constant(init.astype(np.float64)), norms, 2)
+    pairs = zip(sparse_blocks.assign(got, *args), sparse_blocks.assign(plain, *args), strict=True)
+    for x, y in pairs:  # labels, then squared distances
+        np.testing.assert_array_equal(x.numpy(), y.numpy())
+    np.testing.assert_array_equal(
+        sparse_blocks.row_sqnorms(got).numpy(), sparse_blocks.row_sqnorms(plain).numpy()
+    )

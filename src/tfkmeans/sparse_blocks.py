@@ -13,6 +13,13 @@ Blocks live in a ``TensorArray`` inside a pass (a read shares the block's buffer
 slice of one long (nnz, 2) tensor would copy it: 16 bytes a row are never aligned for
 TensorFlow's zero-copy slice). Memory: 20 bytes per stored value (float32), plus
 block x k distances and one k x d float64 sum per concurrent part.
+
+float32 rows, where oneDNN's CSR product runs (``onednn_csr``: CPU), are kept instead
+as CSR blocks, each block twice (its rows, and its rows transposed for the sums):
+16 bytes per stored value. A Lloyd pass is then two oneDNN products per block,
+unrolled in the graph (``_csr_stats``; 100k x 50k, 5M values, k=20: 24-45 ms a pass
+against 75-150 ms on the SparseTensor blocks, loaded machine); assign and row norms,
+once per fit, build each block's int64 pairs from its CSR components as they go.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Sparse rows in memory (scipy CSR/CSC, ``tf.SparseTensor``): a Source that never densifies.
 
 The rows stay a CSR matrix: on the host for picking rows (samples, mini-batches,
-k-means++ candidates), as blocks of SparseTensor parts for Lloyd passes and labels
-(``sparse_blocks``, made once per fit) and as CSR tensors for the other sparse kernels
+k-means++ candidates), as blocks of SparseTensor parts (float32 on CPU: CSR matrices
+for oneDNN's product) for Lloyd passes and labels (``sparse_blocks``, made once per fit) and as CSR tensors for the other sparse kernels
 (``sparse_kernels``, made when first needed).
 Rows are not centred, since subtracting the mean would fill every zero: ``origin``
 is zero and centres are plain dense vectors. Only a handful of rows are ever made
