@@ -8,7 +8,7 @@ from sklearn.cluster import KMeans as SKKMeans
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
 
-from tfkmeans import KMeans, onednn_csr, sparse_blocks
+from tfkmeans import KMeans, csr_matmul, sparse_blocks
 from tfkmeans.samples import sparse_topics
 from tfkmeans.sparse_source import centre_sqnorms
 
@@ -314,30 +314,38 @@ def float32_topics():
     return X, w
 
 
-@pytest.mark.skipif(not onednn_csr.available(), reason="no oneDNN CSR kernel (GPU or no oneDNN)")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rows_per_block", [7, 500, 5000])
-def test_onednn_csr_pass_matches_numpy(float32_topics, rows_per_block):
-    """The float32 Lloyd pass on oneDNN's CSR products (7-row blocks: runs of them, as
-    the pass unrolls at most CSR_BLOCKS) against NumPy, and against the tf.sparse pass."""
+def test_csr_pass_matches_numpy(float32_topics, rows_per_block, dtype):
+    """The Lloyd pass on CSR blocks (``csr_matmul``; 7-row blocks: runs of them, as the
+    pass unrolls at most CSR_BLOCKS) against NumPy, and against the tf.sparse pass
+    (float64: the same bits)."""
+    if not csr_matmul.available(dtype):
+        pytest.skip("no CSR kernel here (a GPU, or no oneDNN for float32)")
     X, w = float32_topics
+    X = X.astype(dtype)
     init = X[np.random.RandomState(0).choice(X.shape[0], 12, replace=False)].toarray()
-    blocks = sparse_blocks.blocks_of(X, np.float32, rows_per_block)
+    blocks = sparse_blocks.blocks_of(X, dtype, rows_per_block)
     assert blocks.csr is not None and len(blocks.csr) <= sparse_blocks.CSR_BLOCKS
     norms = tf.constant(centre_sqnorms(init))
-    args = (tf.constant(w, tf.float32), tf.constant(init), norms, False, 2)
+    args = (tf.constant(w.astype(dtype)), tf.constant(init), norms, False, 2)
     got = sparse_blocks.lloyd_stats(blocks, *args)
-    plain_blocks = sparse_blocks.blocks_of(X, np.float32, rows_per_block, csr=False)
+    plain_blocks = sparse_blocks.blocks_of(X, dtype, rows_per_block, csr=False)
     plain = sparse_blocks.lloyd_stats(plain_blocks, *args)
     X64, c64 = X.toarray().astype(np.float64), init.astype(np.float64)
     # ||c||^2 rounded as the pass has them: unit-norm centres tie on rows that share
     # no feature with them, and the rounding picks the label.
     shifted = centre_sqnorms(init).astype(np.float64) - 2.0 * X64 @ c64.T
     labels = shifted.argmin(1)
-    w = w.astype(np.float32).astype(np.float64)  # the pass's weights are the rows' dtype
+    w = w.astype(dtype).astype(np.float64)  # the pass's weights are the rows' dtype
     onehot = np.eye(12)[labels] * w[:, None]
-    np.testing.assert_array_equal(got.weights.numpy(), plain.weights.numpy())
+    np.testing.assert_allclose(got.weights.numpy(), plain.weights.numpy(), rtol=1e-12)
     np.testing.assert_allclose(got.weights.numpy(), onehot.sum(0), rtol=1e-12)
     np.testing.assert_allclose(got.sums.numpy(), onehot.T @ X64, rtol=1e-5, atol=1e-5)
+    centers = (tf.constant(init), tf.constant(c64), norms, 2)
+    labels_got = sparse_blocks.assign(blocks, *centers)[0].numpy()
+    np.testing.assert_array_equal(labels_got, labels)
+    np.testing.assert_array_equal(labels_got, sparse_blocks.assign(plain_blocks, *centers)[0])
     np.testing.assert_allclose(got.sums.numpy(), plain.sums.numpy(), rtol=1e-6, atol=1e-6)
     expected = (w * shifted.min(1)).sum()
     assert float(got.inertia) == pytest.approx(expected, rel=1e-6)
@@ -355,8 +363,10 @@ def test_float32_topics_weighted_match_sklearn(float32_topics):
     assert got.inertia_ == pytest.approx(ref.inertia_, rel=1e-5)
 
 
-@pytest.mark.skipif(not onednn_csr.available(), reason="no oneDNN CSR kernel (GPU or no oneDNN)")
-def test_onednn_csr_blocks_without_stored_values(float32_topics):
+@pytest.mark.skipif(
+    not csr_matmul.available(np.float32), reason="no oneDNN CSR kernel (GPU or no oneDNN)"
+)
+def test_csr_blocks_without_stored_values(float32_topics):
     """CSR blocks whose rows are all zeros (no stored values) in a pass, assign and row
     norms give what the SparseTensor blocks give."""
     X, w = float32_topics

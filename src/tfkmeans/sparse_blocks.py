@@ -14,10 +14,10 @@ slice of one long (nnz, 2) tensor would copy it: 16 bytes a row are never aligne
 TensorFlow's zero-copy slice). Memory: 20 bytes per stored value (float32), plus
 block x k distances and one k x d float64 sum per concurrent part.
 
-float32 rows, where oneDNN's CSR product runs (``onednn_csr``: CPU), are kept instead
-as CSR blocks, each block twice (its rows, and its rows transposed for the sums):
-16 bytes per stored value. A Lloyd pass is then two oneDNN products per block,
-unrolled in the graph (``_csr_stats``; 100k x 50k, 5M values, k=20: 24-45 ms a pass
+On CPU (``csr_matmul``) the rows are kept instead as CSR blocks, each block twice
+(its rows, and its rows transposed for the sums): 16 bytes per stored value in
+float32, 24 in float64. A Lloyd pass is then two CSR products per block, unrolled in
+the graph (``_csr_stats``; 100k x 50k, 5M values, k=20, float32: 24-45 ms a pass
 against 75-150 ms on the SparseTensor blocks, loaded machine); assign and row norms,
 once per fit, build each block's int64 pairs from its CSR components as they go.
 """
@@ -28,9 +28,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tfkmeans import onednn_csr
+from tfkmeans import csr_matmul
 from tfkmeans.kernels import PassStats, _steps_loop
 from tfkmeans.sparse_kernels import (
+    SCATTER_SUMS_CLUSTERS,
     _add_chunk_stats,
     _chunk_sqnorms,
     _exact_sq_distances,
@@ -54,8 +55,8 @@ def block_rows(n_clusters: int, n_features: int) -> int:
 
 class Blocks(NamedTuple):
     """CSR rows in blocks: per block the int64 (row within block, column) pairs and
-    values, or (float32 rows where oneDNN's CSR product runs, ``onednn_csr``) per block
-    the rows and the transposed rows as TensorFlow CSR matrices."""
+    values, or (where ``csr_matmul`` runs) per block the rows and the transposed rows as
+    TensorFlow CSR matrices."""
 
     indices: tuple[tf.Tensor, ...]  # per block, (nnz_b, 2) int64; () with csr
     values: tuple[tf.Tensor, ...]  # per block, (nnz_b,) rows' dtype; () with csr
@@ -63,10 +64,19 @@ class Blocks(NamedTuple):
     n_features: int
     csr: tuple[tuple[tf.Tensor, tf.Tensor], ...] | None = None  # per block (rows, rows^T)
     csr_starts: tuple[int, ...] | None = None  # ``starts`` as ints, with csr
+    dtype: str = "float32"  # the values' dtype
 
     @property
     def count(self) -> int:
         return len(self.csr) if self.csr is not None else len(self.indices)
+
+
+def csr_pays(dtype: np.dtype, n_clusters: int) -> bool:
+    """Whether CSR blocks make the faster Lloyd pass (where ``csr_matmul`` runs): float32
+    always (30k x 50k, 5 values in 10,000, k=256: 190 vs 330 ms); float64 below
+    SCATTER_SUMS_CLUSTERS, where the SparseTensor pass adds its sums by a segment sum
+    (100k x 50k, k=20: 75 vs 127 ms; 30k x 50k, k=256: 670 vs 480 ms)."""
+    return np.dtype(dtype) == np.float32 or n_clusters < SCATTER_SUMS_CLUSTERS
 
 
 # Passes over CSR blocks are unrolled in the graph: at most this many blocks (runs of
@@ -76,17 +86,21 @@ CSR_BLOCKS = 64
 
 def blocks_of(matrix, dtype: np.dtype, rows_per_block: int, csr: bool = True) -> Blocks:
     """A canonical scipy CSR matrix as Blocks, converted block by block (the int64
-    pairs are made for one block at a time). float32 rows become CSR blocks where
-    oneDNN's product runs (unless ``csr`` is False): 16 bytes per stored value, not 20."""
+    pairs are made for one block at a time), or CSR blocks where ``csr_matmul`` runs
+    (unless ``csr`` is False)."""
     n, d = matrix.shape
-    if csr and np.dtype(dtype) == np.float32 and n and onednn_csr.available():
+    if csr and n and csr_matmul.available(dtype):
         rows_per_block *= -(-n // rows_per_block // CSR_BLOCKS) or 1
         starts = tuple(range(0, n, rows_per_block)) + (n,)
         forms = tuple(
-            (onednn_csr.csr_matrix(matrix[lo:hi]), onednn_csr.csr_matrix(matrix[lo:hi].T.tocsr()))
+            (
+                csr_matmul.csr_matrix(matrix[lo:hi], dtype),
+                csr_matmul.csr_matrix(matrix[lo:hi].T.tocsr(), dtype),
+            )
             for lo, hi in zip(starts[:-1], starts[1:], strict=True)
         )
-        return Blocks((), (), tf.constant(starts, tf.int32), d, forms, starts)
+        dtype_name = np.dtype(dtype).name
+        return Blocks((), (), tf.constant(starts, tf.int32), d, forms, starts, dtype_name)
     starts = list(range(0, n, rows_per_block)) + [n]
     indices, values = [], []
     for lo, hi in zip(starts[:-1], starts[1:], strict=True):
@@ -95,7 +109,8 @@ def blocks_of(matrix, dtype: np.dtype, rows_per_block: int, csr: bool = True) ->
         pairs = np.stack([local, matrix.indices[first:last].astype(np.int64)], 1)
         indices.append(tf.constant(pairs))
         values.append(tf.constant(matrix.data[first:last].astype(dtype, copy=False)))
-    return Blocks(tuple(indices), tuple(values), tf.constant(starts, tf.int32), d)
+    starts_t = tf.constant(starts, tf.int32)
+    return Blocks(tuple(indices), tuple(values), starts_t, d, dtype=np.dtype(dtype).name)
 
 
 def _block_arrays(blocks: Blocks):
@@ -119,6 +134,7 @@ def _csr_block_pass(blocks: Blocks, n_parts: int, body, start_state):
     from its CSR matrix's components once the previous block's body is done, so a part
     holds one block's int64 pairs at a time."""
     starts, d = blocks.csr_starts, blocks.n_features
+    dtype = tf.as_dtype(blocks.dtype)
     outs = []
     for part in range(n_parts):
         state = start_state()
@@ -126,7 +142,7 @@ def _csr_block_pass(blocks: Blocks, n_parts: int, body, start_state):
             size = starts[b + 1] - starts[b]
             with tf.control_dependencies(_after(state)):
                 row_ptrs, cols, values = tf.raw_ops.CSRSparseMatrixComponents(
-                    csr_sparse_matrix=blocks.csr[b][0], index=0, type=tf.float32
+                    csr_sparse_matrix=blocks.csr[b][0], index=0, type=dtype
                 )
             local = tf.ragged.row_splits_to_segment_ids(row_ptrs, out_type=tf.int64)
             pairs = tf.stack([local, tf.cast(cols, tf.int64)], 1)
@@ -142,6 +158,7 @@ def _block_pass(blocks: Blocks, n_parts: int, body, start_state):
     ``n_parts`` independent graph loops over contiguous runs of blocks (TensorFlow runs
     them at once on its inter-op threads); returns each part's final state, in row
     order. ``rows_csr`` is the block as a CSR matrix with CSR blocks, else None."""
+    n_parts = max(1, min(n_parts, blocks.count))  # no part without a block
     if blocks.csr is not None:
         return _csr_block_pass(blocks, n_parts, body, start_state)
     pairs, values = _block_arrays(blocks)
@@ -172,7 +189,7 @@ def _concat_parts(outs):
 
 
 def _csr_stats(blocks: Blocks, weights, centers, center_sqnorm) -> PassStats:
-    """One Lloyd pass with oneDNN's CSR products (``onednn_csr``), unrolled over the CSR
+    """One Lloyd pass with CSR products (``csr_matmul``), unrolled over the CSR
     blocks: per block x.c, then rows^T @ (one-hot labels x weights), d x k, added up
     in float64 and transposed once."""
     k, d = tf.shape(centers)[0], blocks.n_features
@@ -183,10 +200,10 @@ def _csr_stats(blocks: Blocks, weights, centers, center_sqnorm) -> PassStats:
         blocks.csr, blocks.csr_starts[:-1], blocks.csr_starts[1:], strict=True
     ):
         w = weights[lo:hi]
-        shifted = center_sqnorm[tf.newaxis, :] - 2.0 * onednn_csr.matmul(rows, centers_t)
+        shifted = center_sqnorm[tf.newaxis, :] - 2.0 * csr_matmul.matmul(rows, centers_t)
         labels = tf.argmin(shifted, axis=1, output_type=tf.int32)
         weighted = tf.one_hot(labels, k, dtype=w.dtype) * w[:, tf.newaxis]
-        sums += tf.cast(onednn_csr.matmul(rows_t, weighted), tf.float64)
+        sums += tf.cast(csr_matmul.matmul(rows_t, weighted), tf.float64)
         w64 = tf.cast(w, tf.float64)
         counts += tf.math.unsorted_segment_sum(w64, labels, k)
         inertia += tf.reduce_sum(w64 * tf.cast(tf.reduce_min(shifted, axis=1), tf.float64))
@@ -272,7 +289,7 @@ def assign(blocks: Blocks, centers, centers64, center_sqnorm, n_parts: int = 1):
         if rows_csr is None:
             labels, _ = _nearest(chunk, centers_t, center_sqnorm)
         else:  # the Lloyd passes' argmin (``_csr_stats``)
-            shifted = center_sqnorm[tf.newaxis, :] - 2.0 * onednn_csr.matmul(rows_csr, centers_t)
+            shifted = center_sqnorm[tf.newaxis, :] - 2.0 * csr_matmul.matmul(rows_csr, centers_t)
             labels = tf.argmin(shifted, axis=1, output_type=tf.int32)
         local = chunk.indices[:, 0]
         exact = _exact_sq_distances(chunk, local, size, labels, centers64, center_sqnorm64)

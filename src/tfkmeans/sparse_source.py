@@ -1,8 +1,8 @@
 """Sparse rows in memory (scipy CSR/CSC, ``tf.SparseTensor``): a Source that never densifies.
 
 The rows stay a CSR matrix: on the host for picking rows (samples, mini-batches,
-k-means++ candidates), as blocks of SparseTensor parts (float32 on CPU: CSR matrices
-for oneDNN's product) for Lloyd passes and labels (``sparse_blocks``, made once per fit) and as CSR tensors for the other sparse kernels
+k-means++ candidates), as blocks of SparseTensor parts (on CPU: CSR matrices for
+``csr_matmul``) for Lloyd passes and labels (``sparse_blocks``, made once per fit) and as CSR tensors for the other sparse kernels
 (``sparse_kernels``, made when first needed).
 Rows are not centred, since subtracting the mean would fill every zero: ``origin``
 is zero and centres are plain dense vectors. Only a handful of rows are ever made
@@ -108,7 +108,8 @@ class SparseRows:
         self.matrix = matrix
         self.np_dtype = np.dtype(dtype)
         self._tensors: sparse_kernels.CSR | None = None
-        self._blocks: tuple[int, sparse_blocks.Blocks] | None = None  # (rows per block, blocks)
+        # ((rows per block, CSR or not), blocks)
+        self._blocks: tuple[tuple[int, bool], sparse_blocks.Blocks] | None = None
 
     @property
     def tensors(self) -> sparse_kernels.CSR:
@@ -125,9 +126,11 @@ class SparseRows:
         whatever blocks are kept)."""
         rows = rows_per_block or sparse_blocks.block_rows(n_clusters or 8, self.matrix.shape[1])
         rows = min(rows, max(len(self), 1))
-        if self._blocks is None or (n_clusters is not None and self._blocks[0] != rows):
+        csr = sparse_blocks.csr_pays(self.np_dtype, n_clusters or 8)
+        if self._blocks is None or (n_clusters is not None and self._blocks[0] != (rows, csr)):
             self._blocks = None  # the old blocks go before the new ones are made
-            self._blocks = rows, sparse_blocks.blocks_of(self.matrix, self.np_dtype, rows)
+            blocks = sparse_blocks.blocks_of(self.matrix, self.np_dtype, rows, csr)
+            self._blocks = (rows, csr), blocks
         return self._blocks[1]
 
     @property
