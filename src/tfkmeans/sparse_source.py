@@ -2,8 +2,9 @@
 
 The rows stay a CSR matrix: on the host for picking rows (samples, mini-batches,
 k-means++ candidates), as blocks of SparseTensor parts (on CPU: CSR matrices for
-``csr_matmul``) for Lloyd passes and labels (``sparse_blocks``, made once per fit) and as CSR tensors for the other sparse kernels
-(``sparse_kernels``, made when first needed).
+``csr_matmul``) for Lloyd passes and labels (``sparse_blocks``, made once per fit),
+and as CSR tensors for the other sparse kernels (``sparse_kernels``, made when first
+needed).
 Rows are not centred, since subtracting the mean would fill every zero: ``origin``
 is zero and centres are plain dense vectors. Only a handful of rows are ever made
 dense at once (initial centres, rows that refill empty clusters), so memory is
