@@ -305,6 +305,17 @@ def assign(blocks: Blocks, centers, centers64, center_sqnorm, n_parts: int = 1):
 @tf.function(reduce_retracing=True, autograph=False)
 def row_sqnorms(blocks: Blocks) -> tf.Tensor:
     """||x||^2 of every row, float64 (n values)."""
+    if blocks.csr is not None:  # values and int32 row ids, block after block: no pairs
+        dtype, norms = tf.as_dtype(blocks.dtype), []
+        for (rows, _), size in zip(blocks.csr, np.diff(blocks.csr_starts), strict=True):
+            with tf.control_dependencies(norms[-1:]):
+                row_ptrs, _, values = tf.raw_ops.CSRSparseMatrixComponents(
+                    csr_sparse_matrix=rows, index=0, type=dtype
+                )
+            local = tf.ragged.row_splits_to_segment_ids(row_ptrs)
+            squares = tf.square(tf.cast(values, tf.float64))
+            norms.append(tf.math.unsorted_segment_sum(squares, local, int(size)))
+        return tf.concat(norms, 0)
 
     def body(chunk, start, size, out, _):
         return (out[0].write(out[0].size(), _chunk_sqnorms(chunk, chunk.indices[:, 0], size)),)
