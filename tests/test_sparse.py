@@ -8,8 +8,9 @@ from sklearn.cluster import KMeans as SKKMeans
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
 
-from tfkmeans import KMeans
+from tfkmeans import KMeans, csr_matmul, sparse_blocks
 from tfkmeans.samples import sparse_topics
+from tfkmeans.sparse_source import centre_sqnorms
 
 
 def sparse_blobs(n=600, d=40, k=4, seed=0, dtype=np.float64):
@@ -230,6 +231,22 @@ def test_matrix_without_stored_values():
     one_line(excinfo)
 
 
+@pytest.mark.parametrize("zero_row", [0, 3, 9])
+def test_cosine_names_an_all_zero_row_wherever_it_is(zero_row):
+    """A row with no stored values (first, middle or last: a last one has no values
+    after it to index) gets the dense path's error under cosine, naming that row."""
+    X = sp.random(10, 6, density=0.5, format="csr", random_state=0) + sp.eye(10, 6, format="csr")
+    keep = np.ones(10)
+    keep[zero_row] = 0
+    X = sp.csr_matrix(sp.diags(keep) @ X)
+    X.eliminate_zeros()
+    assert np.diff(X.indptr)[zero_row] == 0
+    for rows in (X, X.toarray()):
+        with pytest.raises(ValueError, match=f"needs non-zero rows, but row {zero_row} ") as e:
+            KMeans(2, metric="cosine", n_init=1, random_state=0).fit(rows)
+        one_line(e)
+
+
 def test_int64_indices_give_the_int32_answer(data):
     X, _ = data
     wide = sp.csr_matrix(X, copy=True)
@@ -287,3 +304,87 @@ def test_many_clusters_match_sklearn():
     np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=0, atol=1e-6)
     np.testing.assert_array_equal(got.labels_, ref.labels_)
     np.testing.assert_allclose(got.transform(X[:50]), ref.transform(X[:50]), rtol=0, atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def float32_topics():
+    X, _ = sparse_topics(3000, 2000, 12, 0.01, seed=4)
+    assert X.dtype == np.float32
+    w = np.random.RandomState(2).uniform(0.5, 2.0, X.shape[0])
+    return X, w
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows_per_block", [7, 500, 5000])
+def test_csr_pass_matches_numpy(float32_topics, rows_per_block, dtype):
+    """The Lloyd pass on CSR blocks (``csr_matmul``; 7-row blocks: runs of them, as the
+    pass unrolls at most CSR_BLOCKS) against NumPy, and against the tf.sparse pass
+    (float64: the same bits)."""
+    if not csr_matmul.available(dtype):
+        pytest.skip("no CSR kernel here (a GPU, or no oneDNN for float32)")
+    X, w = float32_topics
+    X = X.astype(dtype)
+    init = X[np.random.RandomState(0).choice(X.shape[0], 12, replace=False)].toarray()
+    blocks = sparse_blocks.blocks_of(X, dtype, rows_per_block)
+    assert blocks.csr is not None and len(blocks.csr) <= sparse_blocks.CSR_BLOCKS
+    norms = tf.constant(centre_sqnorms(init))
+    args = (tf.constant(w.astype(dtype)), tf.constant(init), norms, False, 2)
+    got = sparse_blocks.lloyd_stats(blocks, *args)
+    plain_blocks = sparse_blocks.blocks_of(X, dtype, rows_per_block, csr=False)
+    plain = sparse_blocks.lloyd_stats(plain_blocks, *args)
+    X64, c64 = X.toarray().astype(np.float64), init.astype(np.float64)
+    # ||c||^2 rounded as the pass has them: unit-norm centres tie on rows that share
+    # no feature with them, and the rounding picks the label.
+    shifted = centre_sqnorms(init).astype(np.float64) - 2.0 * X64 @ c64.T
+    labels = shifted.argmin(1)
+    w = w.astype(dtype).astype(np.float64)  # the pass's weights are the rows' dtype
+    onehot = np.eye(12)[labels] * w[:, None]
+    np.testing.assert_allclose(got.weights.numpy(), plain.weights.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(got.weights.numpy(), onehot.sum(0), rtol=1e-12)
+    np.testing.assert_allclose(got.sums.numpy(), onehot.T @ X64, rtol=1e-5, atol=1e-5)
+    centers = (tf.constant(init), tf.constant(c64), norms, 2)
+    labels_got = sparse_blocks.assign(blocks, *centers)[0].numpy()
+    np.testing.assert_array_equal(labels_got, labels)
+    np.testing.assert_array_equal(labels_got, sparse_blocks.assign(plain_blocks, *centers)[0])
+    np.testing.assert_allclose(got.sums.numpy(), plain.sums.numpy(), rtol=1e-6, atol=1e-6)
+    expected = (w * shifted.min(1)).sum()
+    assert float(got.inertia) == pytest.approx(expected, rel=1e-6)
+
+
+def test_float32_topics_weighted_match_sklearn(float32_topics):
+    """End to end on float32 TF-IDF-like rows (the oneDNN path where it runs)."""
+    X, w = float32_topics
+    init = X[np.random.RandomState(5).choice(X.shape[0], 12, replace=False)].toarray()
+    kw = dict(n_clusters=12, init=init, n_init=1, max_iter=30, tol=0)
+    ref = SKKMeans(**kw).fit(X, sample_weight=w)
+    got = KMeans(**kw).fit(X, sample_weight=w)
+    np.testing.assert_array_equal(got.labels_, ref.labels_)
+    np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=0, atol=1e-5)
+    assert got.inertia_ == pytest.approx(ref.inertia_, rel=1e-5)
+
+
+@pytest.mark.skipif(
+    not csr_matmul.available(np.float32), reason="no oneDNN CSR kernel (GPU or no oneDNN)"
+)
+def test_csr_blocks_without_stored_values(float32_topics):
+    """CSR blocks whose rows are all zeros (no stored values) in a pass, assign and row
+    norms give what the SparseTensor blocks give."""
+    X, w = float32_topics
+    X = sp.vstack([X[:100], sp.csr_matrix((250, X.shape[1]), dtype=np.float32), X[100:200]])
+    X, w = X.tocsr(), np.ones(X.shape[0], np.float32)
+    init = X[[0, 5, 10, 400]].toarray()
+    norms = tf.constant(centre_sqnorms(init))
+    got, plain = (sparse_blocks.blocks_of(X, np.float32, 100, csr) for csr in (True, False))
+    assert got.csr is not None and plain.csr is None
+    args = (tf.constant(w), tf.constant(init), norms, False, 2)
+    a, b = sparse_blocks.lloyd_stats(got, *args), sparse_blocks.lloyd_stats(plain, *args)
+    np.testing.assert_array_equal(a.weights.numpy(), b.weights.numpy())
+    np.testing.assert_allclose(a.sums.numpy(), b.sums.numpy(), rtol=1e-6, atol=1e-6)
+    assert float(a.inertia) == pytest.approx(float(b.inertia), rel=1e-6)
+    args = (tf.constant(init), tf.constant(init.astype(np.float64)), norms, 2)
+    pairs = zip(sparse_blocks.assign(got, *args), sparse_blocks.assign(plain, *args), strict=True)
+    for x, y in pairs:  # labels, then squared distances
+        np.testing.assert_array_equal(x.numpy(), y.numpy())
+    np.testing.assert_array_equal(
+        sparse_blocks.row_sqnorms(got).numpy(), sparse_blocks.row_sqnorms(plain).numpy()
+    )

@@ -1,9 +1,10 @@
 """Sparse rows in memory (scipy CSR/CSC, ``tf.SparseTensor``): a Source that never densifies.
 
 The rows stay a CSR matrix: on the host for picking rows (samples, mini-batches,
-k-means++ candidates), as blocks of SparseTensor parts for Lloyd passes and labels
-(``sparse_blocks``, made once per fit) and as CSR tensors for the other sparse kernels
-(``sparse_kernels``, made when first needed).
+k-means++ candidates), as blocks of SparseTensor parts (on CPU: CSR matrices for
+``csr_matmul``) for Lloyd passes and labels (``sparse_blocks``, made once per fit),
+and as CSR tensors for the other sparse kernels (``sparse_kernels``, made when first
+needed).
 Rows are not centred, since subtracting the mean would fill every zero: ``origin``
 is zero and centres are plain dense vectors. Only a handful of rows are ever made
 dense at once (initial centres, rows that refill empty clusters), so memory is
@@ -62,12 +63,11 @@ def centre_sqnorms(centers: np.ndarray) -> np.ndarray:
 
 def unit_rows(X: sp.csr_matrix) -> sp.csr_matrix:
     """Rows scaled to unit Euclidean norm (a copy of the values, same structure)."""
-    norms = np.sqrt(
-        np.add.reduceat(np.square(X.data, dtype=np.float64), X.indptr[:-1])
-        if X.nnz
-        else np.zeros(X.shape[0])
-    )
-    norms[np.diff(X.indptr) == 0] = 0.0  # reduceat repeats a value for empty rows
+    # One zero past the values: an empty last row starts at nnz, which reduceat must
+    # be able to index (it gives an empty row the value at its start: zeroed below).
+    squares = np.append(np.square(X.data, dtype=np.float64), 0.0)
+    norms = np.sqrt(np.add.reduceat(squares, X.indptr[:-1]))
+    norms[np.diff(X.indptr) == 0] = 0.0
     zero = np.flatnonzero(norms == 0)
     if len(zero):
         raise ValueError(
@@ -109,7 +109,8 @@ class SparseRows:
         self.matrix = matrix
         self.np_dtype = np.dtype(dtype)
         self._tensors: sparse_kernels.CSR | None = None
-        self._blocks: tuple[int, sparse_blocks.Blocks] | None = None  # (rows per block, blocks)
+        # ((rows per block, CSR or not), blocks)
+        self._blocks: tuple[tuple[int, bool], sparse_blocks.Blocks] | None = None
 
     @property
     def tensors(self) -> sparse_kernels.CSR:
@@ -126,9 +127,11 @@ class SparseRows:
         whatever blocks are kept)."""
         rows = rows_per_block or sparse_blocks.block_rows(n_clusters or 8, self.matrix.shape[1])
         rows = min(rows, max(len(self), 1))
-        if self._blocks is None or (n_clusters is not None and self._blocks[0] != rows):
+        csr = sparse_blocks.csr_pays(self.np_dtype, n_clusters or 8)
+        if self._blocks is None or (n_clusters is not None and self._blocks[0] != (rows, csr)):
             self._blocks = None  # the old blocks go before the new ones are made
-            self._blocks = rows, sparse_blocks.blocks_of(self.matrix, self.np_dtype, rows)
+            blocks = sparse_blocks.blocks_of(self.matrix, self.np_dtype, rows, csr)
+            self._blocks = (rows, csr), blocks
         return self._blocks[1]
 
     @property
@@ -163,7 +166,7 @@ class SparseRows:
     ) -> tuple[sparse_blocks.Blocks, int]:
         """Blocks for ``n_centers`` and how many runs of them to make side by side."""
         blocks = self.blocks(n_centers, rows_per_block)
-        return blocks, self.n_parts(n_centers, len(blocks.indices))
+        return blocks, self.n_parts(n_centers, blocks.count)
 
     def lloyd_stats(
         self, weights: tf.Tensor, centers: np.ndarray, chunk_rows: int | None, row_norms: bool
