@@ -40,9 +40,11 @@ def assert_same_fit(ours, theirs, centers_tol=1e-10):
 
 @pytest.mark.parametrize(
     ("n", "d", "k", "weighted"),
-    [(150, 4, 3, False), (1001, 7, 9, True), (4000, 16, 5, False)],
+    # k=33: seeding and iterations as two programs (whole_fit.SEPARATE_FROM_CLUSTERS)
+    [(150, 4, 3, False), (1001, 7, 9, True), (4000, 16, 5, False), (3000, 5, 33, True)],
 )
 def test_matches_scikit_learn(calls, n, d, k, weighted):
+    assert (k >= whole_fit.SEPARATE_FROM_CLUSTERS) == (k == 33)
     X, _ = make_blobs(n, d, centers=k, cluster_std=4.0, random_state=n)
     weights = np.random.RandomState(1).uniform(0.5, 2.0, n) if weighted else None
     ours = KMeans(k, random_state=3, n_init=2).fit(X, sample_weight=weights)

@@ -1,20 +1,22 @@
-"""The whole default fit as one compiled program: moments, greedy k-means++, Lloyd's
-iterations and the exact final assignment in a single XLA call.
+"""The default fit as one compiled program: greedy k-means++, Lloyd's iterations and
+the exact final assignment in a single XLA call.
 
-On everyday inputs a fit is mostly calls, not arithmetic: the step-by-step path
-makes six TensorFlow calls (moments, row norms, k-means++, the norm total, Lloyd's
-loop, the assignment) at 0.3-1 ms each plus their host copies, and iris' whole fit
-is 4 ms where scikit-learn-intelex takes 1. As one program, iris takes 0.7 ms,
-10,000 x 10 (k=8) 3.5 vs 15 ms, 50,000 x 16 (k=32) 66 vs 124 ms (idle 2-core AMD
-EPYC, same labels, ``n_iter_`` and inertia). The program is compiled once per shape
-(0.5-1.5 s on a first fit); rows are padded with zero-weight rows to one of 16
-sizes per octave (at most 6.25% more rows), so fits of nearby row counts (folds,
-subsamples) share it.
+On everyday inputs a fit is mostly calls, not arithmetic: the step-by-step path makes
+six TensorFlow calls (moments, row norms, k-means++, the norm total, Lloyd's loop, the
+assignment) at 0.3-1 ms each plus their host copies; iris' fit took 4.2 ms where
+scikit-learn-intelex takes 1. As one program (prototype, quiet 2-core AMD EPYC, same
+labels, ``n_iter_`` and inertia): iris 0.7 vs 4.2 ms, digits 7 vs 13 ms, 10,000 x 10
+(k=8, separated blobs) 3.5 vs 15 ms. The program is compiled once per shape (0.5-1.5 s
+more on a first fit than the step-by-step path's own compiles); rows are padded with
+zero-weight rows to one of 16 sizes per octave (at most 6.25% more rows), so fits of
+nearby row counts (folds, subsamples) share it. From SEPARATE_FROM_CLUSTERS clusters
+the seeding and the iterations are two programs (measured faster there).
 
-The arithmetic is the step-by-step path's own kernels, traced inside this program;
-the random numbers are drawn on the host in scikit-learn's order. A fit that would
-leave a cluster empty (whose repair needs the host) stops and hands back its initial
-centres for the step-by-step solver.
+The arithmetic is the step-by-step path's own kernels, traced inside; the moments are
+the source's (so both paths centre on the same bits), and the random numbers are
+drawn on the host in scikit-learn's order. A fit that would leave a cluster empty
+(whose repair needs the host) stops and hands back its initial centres for the
+step-by-step solver.
 """
 
 from __future__ import annotations
@@ -64,40 +66,71 @@ def applies(source: Source, n_clusters: int, max_iter: int) -> bool:
     return len(kernels.pass_layout(n, n_clusters, source.n_features)[1]) == 2
 
 
-@tf.function(jit_compile=True, autograph=False)
-def _whole_fit(rows, weights, origin, n_rows, first, uniforms, tol, chunks, block: int):
-    """Positions of the k-means++ rows; the centres after Lloyd's steps (user
-    coordinates, in the rows' dtype); labels and exact squared distances of every row;
-    the steps taken, each step's inertia, and why the steps stopped.
+def _seeding(rows, weights, origin64, n_rows, first, uniforms):
+    """Positions of the greedy k-means++ rows, their centred coordinates (float64), and
+    sum_i w_i ||x_i||^2 (the part of each step's inertia the centres leave out).
 
-    ``rows`` ends in zero-weight padding past ``n_rows``; ``origin`` is the source's
-    (the step-by-step solver centres on the same bits); ``tol`` is absolute.
-    ``chunks``: rows per chunk of a Lloyd pass and of a k-means++ pass."""
-    n, dtype = rows.shape[0], rows.dtype
-    lloyd_chunk, kpp_chunk = chunks
-    origin64, origin = origin, tf.cast(origin, dtype)  # exact: representable in dtype
+    ``rows`` ends in zero-weight padding past ``n_rows``; ``origin64`` is the source's
+    (the step-by-step solver centres on the same bits). k-means++ passes are one chunk:
+    chunked ones (a loop and a tail inside the greedy loop) did not finish compiling in
+    10 minutes at 50,000 x 16, k=32."""
+    n, origin = rows.shape[0], tf.cast(origin64, rows.dtype)  # exact: representable
     row_sqnorm = tf.reduce_sum(tf.square(rows - origin), 1)
-    weights_in_dtype = tf.cast(weights, dtype)
 
     def kpp_distances(closest, centers):
-        args = (rows, weights, row_sqnorm, closest, origin, centers, kpp_chunk, 0, n, True)
+        args = (rows, weights, row_sqnorm, closest, origin, centers, n, 0, n, True)
         return kernels._kpp_static.python_function(*args)
 
     positions = _greedy_steps(kpp_distances, rows, weights, origin, first, uniforms, n_rows)
     start = tf.cast(tf.gather(rows, positions), tf.float64) - origin64
+    return positions, start, tf.reduce_sum(weights * tf.cast(row_sqnorm, tf.float64))
+
+
+def _iterations(rows, weights, origin64, start, tol, chunk_rows: int, block: int):
+    """Lloyd's steps from ``start`` and the exact assignment to where they end: the
+    centres (user coordinates, in the rows' dtype), labels and exact squared distances
+    of every row, the steps taken, each step's inertia less sum w ||x||^2, and why the
+    steps stopped. ``tol`` is absolute."""
+    n, dtype = rows.shape[0], rows.dtype
+    origin, weights_in_dtype = tf.cast(origin64, dtype), tf.cast(weights, dtype)
 
     def pass_stats(centers):
         args = (rows, weights_in_dtype, origin, tf.cast(centers, dtype), None, (False, False))
-        return kernels._rows_stats(*args, lloyd_chunk, 0, n)
+        return kernels._rows_stats(*args, chunk_rows, 0, n)
 
     steps = kernels._steps_loop(pass_stats, start, block, tol, False, block)
     final = tf.cast(steps.centers + origin64, dtype)
     labels, distances = kernels._assign_static.python_function(
-        rows, origin, tf.cast(tf.cast(final, tf.float64) - origin64, dtype), lloyd_chunk, 0, n
+        rows, origin, tf.cast(tf.cast(final, tf.float64) - origin64, dtype), chunk_rows, 0, n
     )
-    sqnorm = tf.reduce_sum(weights * tf.cast(row_sqnorm, tf.float64))
-    history = steps.inertia + sqnorm
-    return positions, final, labels, distances, steps.steps, history, steps.stop
+    return final, labels, distances, steps.steps, steps.inertia, steps.stop
+
+
+_seeding_program = tf.function(_seeding, jit_compile=True, autograph=False)
+_iterations_program = tf.function(_iterations, jit_compile=True, autograph=False)
+
+
+@tf.function(jit_compile=True, autograph=False)
+def _whole_fit(rows, weights, origin64, n_rows, first, uniforms, tol, chunk_rows, block):
+    """``_seeding`` then ``_iterations``, one program."""
+    positions, start, sqnorm = _seeding(rows, weights, origin64, n_rows, first, uniforms)
+    return positions, sqnorm, *_iterations(rows, weights, origin64, start, tol, chunk_rows, block)
+
+
+def _two_programs(rows, weights, origin64, n_rows, first, uniforms, tol, chunk_rows, block):
+    """``_seeding`` and ``_iterations`` as two programs (see SEPARATE_FROM_CLUSTERS)."""
+    positions, start, sqnorm = _seeding_program(rows, weights, origin64, n_rows, first, uniforms)
+    args = (rows, weights, origin64, start, tol, chunk_rows, block)
+    return positions, sqnorm, *_iterations_program(*args)
+
+
+# From this many clusters, seeding and iterations run as two programs: Lloyd's steps
+# compiled with the seeding ran slower (interleaved default fits, loaded 2-core AMD
+# EPYC, one vs two programs, ms: 50k x 16, k=32 303 vs 249 and 521 vs 423; 20k x 768,
+# k=50 408 vs 385 and 486 vs 374), while below it one program was faster (10k x 10,
+# k=8 12.0 vs 16.3; 200k x 8, k=16 819 vs 999; 500k x 4, k=8 2877 vs 3154; iris,
+# digits 2.1 vs 2.5, 10.0 vs 11.5). Why XLA compiles the loop slower there was not found.
+SEPARATE_FROM_CLUSTERS = 32
 
 
 def fit(
@@ -116,10 +149,8 @@ def fit(
     if size > n:
         rows = tf.pad(rows, [[0, size - n], [0, 0]])
         weights = np.concatenate([weights, np.zeros(size - n)])
-    # k-means++ passes are one chunk: chunked ones (a loop and a tail inside the greedy
-    # loop) did not finish compiling in 10 minutes at 50,000 x 16, k=32.
-    chunks = (kernels.pass_layout(size, n_clusters, d)[0], size)
-    out = _whole_fit(
+    run = _two_programs if n_clusters >= SEPARATE_FROM_CLUSTERS else _whole_fit
+    out = run(
         rows,
         tf.constant(weights, tf.float64),
         tf.constant(source.origin, tf.float64),
@@ -127,12 +158,13 @@ def fit(
         tf.constant(first, tf.int32),
         tf.constant(uniforms, tf.float64),
         tf.constant(tol * source.mean_variance, tf.float64),
-        chunks,
+        kernels.pass_layout(size, n_clusters, d)[0],
         max_iter,
     )
-    positions, centers, labels, distances, n_iter, history, stop = (v.numpy() for v in out)
+    positions, sqnorm, centers, labels, distances, n_iter, history, stop = (v.numpy() for v in out)
     if stop == kernels.STEPS_EMPTY_CLUSTER:
         return source.take(positions)[0]
     inertia = float(distances[:n] @ source.sample_weight)
     centers = centers.astype(np.float64) - source.origin
-    return Fitted(centers, labels[:n], inertia, int(n_iter), history[:n_iter].tolist())
+    history = (history[:n_iter] + sqnorm).tolist()
+    return Fitted(centers, labels[:n], inertia, int(n_iter), history)
