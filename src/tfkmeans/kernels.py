@@ -170,12 +170,28 @@ def _stats_of(x, w, centers, center_sqnorm, xla: bool, row_norms: bool) -> PassS
     """
     labels, shifted = _nearest_shifted(x, centers, center_sqnorm, xla)
     k = tf.shape(centers)[0] if centers.shape[0] is None else centers.shape[0]
-    sums = _cluster_sums(x * w[:, tf.newaxis], labels, k, xla)
-    totals = tf.math.unsorted_segment_sum(w, labels, k)
+    sums = tf.cast(_cluster_sums(x * w[:, tf.newaxis], labels, k, xla), tf.float64)
+    totals = tf.cast(tf.math.unsorted_segment_sum(w, labels, k), tf.float64)
     if row_norms:
         shifted = tf.maximum(shifted + tf.reduce_sum(tf.square(x), axis=1), 0.0)
-    inertia = tf.reduce_sum(tf.cast(w * shifted, tf.float64))
-    return PassStats(tf.cast(sums, tf.float64), tf.cast(totals, tf.float64), inertia)
+        inertia = tf.reduce_sum(tf.cast(w * shifted, tf.float64))
+    else:
+        inertia = _shifted_inertia(sums, totals, centers)
+    return PassStats(sums, totals, inertia)
+
+
+def _shifted_inertia(sums, totals, centers) -> tf.Tensor:
+    """sum_i w_i (||c_l||^2 - 2 x_i.c_l), l the label of row i, from the per-cluster
+    weights W and sums S: sum_j W_j ||c_j||^2 - 2 c_j.S_j, the same sum in k x d work,
+    in float64.
+
+    Why: the per-row minimum it replaces made XLA recompute every distance in a fusion
+    of its own (loaded 2 cores, per iteration: 500k x 4, k=8 8.7 -> 7.0 ms; 200k x 8,
+    k=16 4.5 -> 3.7 ms)."""
+    c = tf.cast(centers, tf.float64)
+    return tf.reduce_sum(totals * tf.reduce_sum(tf.square(c), axis=1)) - 2.0 * tf.reduce_sum(
+        c * sums
+    )
 
 
 def _for_chunks_ahead(n_chunks: int, fetch, body, state):
@@ -342,19 +358,23 @@ def _parallel_threads() -> int:
 
 
 def pass_layout(
-    n_rows: int, n_clusters: int, n_features: int, chunk_rows: int | None = None
+    n_rows: int,
+    n_clusters: int,
+    n_features: int,
+    chunk_rows: int | None = None,
+    min_part_work: int = MIN_PART_WORK,
 ) -> tuple[int, tuple[int, ...]]:
     """Chunk rows and the row bounds of the concurrent parts of a large Lloyd pass.
 
-    One part per inter-op thread when each touches MIN_PART_WORK values, cut on chunk
-    boundaries, with small power-of-two chunks (PART_CHUNK_VALUES) so every core
+    One part per inter-op thread when each touches ``min_part_work`` values, cut on
+    chunk boundaries, with small power-of-two chunks (PART_CHUNK_VALUES) so every core
     works in its own cache; a single part keeps the larger ``auto_chunk_rows``.
     A given ``chunk_rows`` is kept either way.
     """
     work = n_rows * (n_clusters + n_features)
     rows = max(PART_CHUNK_VALUES // (n_clusters + n_features), PART_CHUNK_MIN_ROWS)
     chunk = min(chunk_rows or 1 << (rows.bit_length() - 1), 1 << 17, n_rows)
-    n_parts = min(_parallel_threads(), work // MIN_PART_WORK, n_rows // (2 * chunk))
+    n_parts = min(_parallel_threads(), work // min_part_work, n_rows // (2 * chunk))
     if n_parts < 2:
         return min(chunk_rows or auto_chunk_rows(n_clusters), n_rows), (0, n_rows)
     cuts = [round(i * n_rows / n_parts / chunk) * chunk for i in range(n_parts)]
@@ -416,6 +436,10 @@ STEPS_RAN_OUT, STEPS_CONVERGED, STEPS_EMPTY_CLUSTER = 0, 1, 2
 # 0.1-0.3 s here, so a progress bar still moves between calls.
 STEPS_BLOCK_VALUES = 1 << 28
 STEPS_BLOCK_MAX = 1024
+# Work per part (rows x (k + d)) from which the device loop of a pass with written-out
+# distances runs in concurrent parts (``_lloyd_steps_parts``); passes alone keep
+# MIN_PART_WORK, whose second call is one per pass, not one per loop.
+STEPS_MIN_PART_WORK = 1 << 21
 
 
 def _steps_loop(pass_stats, centers, max_steps, tol, spark_rule: bool, block):
@@ -464,6 +488,27 @@ def _lloyd_steps_static(
     return _steps_loop(pass_stats, centers, max_steps, tol, spark_rule, block)
 
 
+@tf.function(autograph=False)
+def _lloyd_steps_parts(
+    rows, weights, origin, centers, max_steps, tol, spark_rule, chunk_rows, block, bounds
+):
+    """``_steps_loop`` in a plain graph over passes cut in ``bounds``: one XLA call per
+    part, side by side (``_side_by_side``) on the inter-op threads.
+
+    Why: a pass whose distances are written out (d <= UNROLLED_MAX_FEATURES) compiles to
+    fusions and a scatter that run on one core; two parts use both (500k x 4, k=8,
+    2 cores: 3.1 -> 2.3 ms per iteration), for less than a host round trip per
+    iteration. A GEMM pass already spreads its product over the cores (200k x 8, k=16:
+    2.9 ms in one call, 3.7 in two parts)."""
+
+    def pass_stats(centers):
+        args = (rows, weights, origin, tf.cast(centers, rows.dtype), None, (False, False))
+        parts = _side_by_side(_lloyd_stats_static, args, chunk_rows, bounds, (False,) * 3)
+        return PassStats(*parts)
+
+    return _steps_loop(pass_stats, centers, max_steps, tol, spark_rule, block)
+
+
 @tf.function(reduce_retracing=True, autograph=False)
 def _lloyd_steps_dynamic(
     rows, weights, origin, centers, max_steps, tol, spark_rule, chunk_rows, block, dims
@@ -492,9 +537,10 @@ def lloyd_steps(
 
     A small pass costs less than the call that runs it (100k x 2, k=3: ~0.3 ms of work
     in a ~0.9 ms call, plus the solver's own host step), so the whole loop stays on
-    the device: XLA-compiled, or below XLA_LOOP_MIN_VALUES a dynamic-shape graph. Passes
-    that run in concurrent parts (``pass_layout``) gain more from the cores than they lose
-    to calls: None.
+    the device: XLA-compiled, or below XLA_LOOP_MIN_VALUES a dynamic-shape graph; a pass
+    with written-out distances from STEPS_MIN_PART_WORK per part, in concurrent parts
+    (``_lloyd_steps_parts``). Passes that run in concurrent parts by themselves
+    (``pass_layout``) gain more from the cores than they lose to calls: None.
     """
     n, k, d = int(rows.shape[0]), int(centers.shape[0]), int(rows.shape[1])
     block = int(min(max(STEPS_BLOCK_VALUES // (n * (k + d)), 1), STEPS_BLOCK_MAX))
@@ -504,10 +550,15 @@ def lloyd_steps(
         chunk = chunk_rows or auto_chunk_rows(k)
         sizes = (tf.constant(chunk), tf.constant(block), (d, k))
         return _lloyd_steps_dynamic(*args, *limits, *sizes)
-    chunk, bounds = pass_layout(n, k, d, chunk_rows)
-    if len(bounds) > 2:
+    unrolled = d <= UNROLLED_MAX_FEATURES
+    chunk, bounds = pass_layout(
+        n, k, d, chunk_rows, STEPS_MIN_PART_WORK if unrolled else MIN_PART_WORK
+    )
+    if len(bounds) == 2:
+        return _lloyd_steps_static(*args, *limits, chunk, block)
+    if n * (k + d) >= MIN_PART_WORK:
         return None
-    return _lloyd_steps_static(*args, *limits, chunk, block)
+    return _lloyd_steps_parts(*args, *limits, chunk, block, bounds)
 
 
 @tf.function(reduce_retracing=True, autograph=False)
