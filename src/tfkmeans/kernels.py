@@ -496,10 +496,10 @@ def _lloyd_steps_parts(
     part, side by side (``_side_by_side``) on the inter-op threads.
 
     Why: a pass whose distances are written out (d <= UNROLLED_MAX_FEATURES) compiles to
-    fusions and a scatter that run on one core; two parts use both (500k x 4, k=8,
-    2 cores: 3.1 -> 2.3 ms per iteration), for less than a host round trip per
-    iteration. A GEMM pass already spreads its product over the cores (200k x 8, k=16:
-    2.9 ms in one call, 3.7 in two parts)."""
+    fusions and a scatter that run on one core; two parts use both (500k x 4, k=8, a
+    loaded 2-core AMD EPYC: 3.1 -> 2.3 ms per iteration), for less than a host round
+    trip per iteration. A GEMM pass already spreads its work over the cores (200k x 8,
+    k=16: no faster in two parts, 2.9 vs 3.7 and 8.6 vs 8.7 ms in two runs)."""
 
     def pass_stats(centers):
         args = (rows, weights, origin, tf.cast(centers, rows.dtype), None, (False, False))
