@@ -211,3 +211,31 @@ def test_cluster_sums_match_numpy(k):
     for xla in (False, True):
         got = kernels._cluster_sums(tf.constant(values), tf.constant(labels), k, xla)
         np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("n", "chunk", "start"),
+    [(1, 1, 0), (7, 3, 0), (13, 4, 5), (12, 4, 0), (1031, 128, 17)],
+)
+@pytest.mark.parametrize("d", [1, kernels.UNROLLED_MAX_FEATURES])  # chunks carried ahead
+@pytest.mark.parametrize("by_column", [False, True])
+def test_compiled_pass_on_odd_row_counts_matches_numpy(n, chunk, start, d, by_column):
+    """The XLA pass over rows[start:start + n]: one chunk, several (each fetched one step
+    ahead in the loop), with or without a tail; integer rows and duplicated centres tie,
+    and the lowest index wins as in NumPy."""
+    rng = np.random.RandomState(n + d)
+    rows = rng.randint(-2, 3, size=(start + n, d)).astype(np.float64)
+    weights = rng.randint(1, 4, start + n).astype(np.float64)  # whole: totals add up exactly
+    centers = np.concatenate([rng.randint(-2, 3, size=(4, d)), np.zeros((2, d))]).astype(float)
+    part = slice(start, start + n)
+    labels, _, sums, totals, inertia = brute(rows[part], weights[part], np.zeros(d), centers)
+    layout = (by_column, True)
+    args = (
+        tf.constant(np.ascontiguousarray(rows.T) if by_column else rows),
+        *(tf.constant(a) for a in (weights, np.zeros(d), centers)),
+    )
+    stats = kernels._lloyd_stats_static(*args, None, layout, chunk, start, n)
+    assert totals[5] == 0  # rows at 0 tie between centres 4 and 5 (and any other at 0)
+    np.testing.assert_array_equal(stats.weights.numpy(), totals)  # the same labels
+    np.testing.assert_allclose(stats.sums.numpy(), sums, rtol=1e-12, atol=1e-12)
+    assert float(stats.inertia) == pytest.approx(inertia, rel=1e-12, abs=1e-12)

@@ -113,3 +113,28 @@ def test_device_iterations_match_sklearn_float64(overlapping, with_far_centre):
     np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, atol=1e-6)
     np.testing.assert_array_equal(ours.labels_, theirs.labels_)
     assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-10)
+
+
+def test_device_iterations_in_concurrent_parts_equal_host_iterations(monkeypatch):
+    """With written-out distances (d <= 4) and enough work, the device loop runs each
+    pass in parts side by side (``_lloyd_steps_parts``); the parts add up in another
+    order, so centres agree to the last bits, iterations and labels exactly (float64:
+    float32 sums in other chunks could break a near tie differently)."""
+    monkeypatch.setattr(kernels, "STEPS_MIN_PART_WORK", 1 << 16)
+    monkeypatch.setattr(kernels, "_parallel_threads", lambda: 3)
+    X, _ = make_blobs(50_000, n_features=3, centers=6, cluster_std=4.0, random_state=7)
+    init = X[np.random.RandomState(8).choice(len(X), 6, replace=False)]
+    _, bounds = kernels.pass_layout(len(X), 6, 3, None, kernels.STEPS_MIN_PART_WORK)
+    assert len(bounds) == 4 and len(X) * 9 < kernels.MIN_PART_WORK  # three parts, on device
+    kwargs = dict(max_iter=60, tol=1e-8)
+    device, got, _ = run(Counting, X, init, np.float64, **kwargs)
+    _, expected, _ = run(HostOnly, X, init, np.float64, **kwargs)
+    assert device.device_calls >= 1 and device.host_passes == 0
+    assert got.n_iter == expected.n_iter > 8
+    np.testing.assert_allclose(got.centers, expected.centers, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got.inertia_history, expected.inertia_history, rtol=1e-12)
+    ours = tfkmeans.KMeans(6, init=init, n_init=1, max_iter=60, tol=1e-6).fit(X)
+    sk = SkKMeans(6, init=init, n_init=1, max_iter=60, tol=1e-6, algorithm="lloyd").fit(X)
+    assert ours.n_iter_ == sk.n_iter_
+    np.testing.assert_array_equal(ours.labels_, sk.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, sk.cluster_centers_, rtol=1e-10)

@@ -139,11 +139,15 @@ def _for_chunks(n_chunks, body, state):
 def _chunk_stats(
     rows, weights, origin, centers, center_sqnorm, start, size, xla, by_column, row_norms
 ):
-    """Sums, weights and inertia of rows[start:start + size], centred.
+    """Sums, weights and inertia of rows[start:start + size], centred (``_centred_chunk``,
+    then ``_stats_of``)."""
+    x, w = _centred_chunk(rows, weights, origin, start, size, by_column)
+    return _stats_of(x, w, centers, center_sqnorm, xla, row_norms)
 
-    The nearest centre needs only ||c||^2 - 2 x.c; without ``row_norms`` the inertia is
-    sum_i w_i min_c (||c||^2 - 2 x_i.c), and the row norms (a pass over the rows of
-    their own) are added once by a caller that keeps the rows (``weighted_sqnorm``).
+
+def _centred_chunk(rows, weights, origin, start, size, by_column: bool):
+    """rows[start:start + size] less ``origin``, and their weights.
+
     ``by_column``: ``rows`` is d x n (one row per feature, as columnar files store
     them); the chunk is transposed here, in cache.
     """
@@ -154,15 +158,62 @@ def _chunk_stats(
     else:
         d = tf.shape(rows)[1] if rows.shape[1] is None else rows.shape[1]
         x = tf.slice(rows, [start, 0], [size, d]) - origin
-    w = tf.slice(weights, [start], [size])
+    return x, tf.slice(weights, [start], [size])
+
+
+def _stats_of(x, w, centers, center_sqnorm, xla: bool, row_norms: bool) -> PassStats:
+    """Sums, weights and inertia of the centred rows ``x`` (weights ``w``).
+
+    The nearest centre needs only ||c||^2 - 2 x.c; without ``row_norms`` the inertia is
+    sum_i w_i min_c (||c||^2 - 2 x_i.c), and the row norms (a pass over the rows of
+    their own) are added once by a caller that keeps the rows (``weighted_sqnorm``).
+    """
     labels, shifted = _nearest_shifted(x, centers, center_sqnorm, xla)
     k = tf.shape(centers)[0] if centers.shape[0] is None else centers.shape[0]
-    sums = _cluster_sums(x * w[:, tf.newaxis], labels, k, xla)
-    totals = tf.math.unsorted_segment_sum(w, labels, k)
+    sums = tf.cast(_cluster_sums(x * w[:, tf.newaxis], labels, k, xla), tf.float64)
+    totals = tf.cast(tf.math.unsorted_segment_sum(w, labels, k), tf.float64)
     if row_norms:
         shifted = tf.maximum(shifted + tf.reduce_sum(tf.square(x), axis=1), 0.0)
-    inertia = tf.reduce_sum(tf.cast(w * shifted, tf.float64))
-    return PassStats(tf.cast(sums, tf.float64), tf.cast(totals, tf.float64), inertia)
+        inertia = tf.reduce_sum(tf.cast(w * shifted, tf.float64))
+    else:
+        inertia = _shifted_inertia(sums, totals, centers)
+    return PassStats(sums, totals, inertia)
+
+
+def _shifted_inertia(sums, totals, centers) -> tf.Tensor:
+    """sum_i w_i (||c_l||^2 - 2 x_i.c_l), l the label of row i, from the per-cluster
+    weights W and sums S: sum_j W_j ||c_j||^2 - 2 c_j.S_j, the same sum in k x d work,
+    in float64.
+
+    Why: the per-row minimum it replaces made XLA recompute every distance in a fusion
+    of its own (loaded 2 cores, per iteration: 500k x 4, k=8 8.7 -> 7.0 ms; 200k x 8,
+    k=16 4.5 -> 3.7 ms)."""
+    c = tf.cast(centers, tf.float64)
+    return tf.reduce_sum(totals * tf.reduce_sum(tf.square(c), axis=1)) - 2.0 * tf.reduce_sum(
+        c * sums
+    )
+
+
+def _for_chunks_ahead(n_chunks: int, fetch, body, state):
+    """``state = body(i, fetch(i), state)`` for i in range(n_chunks) (static), as one
+    XLA loop in which chunk i + 1 is fetched while chunk i is used, and carried.
+
+    Why: a fusion that reads a dynamic slice of the rows reloads the slice offset for
+    every element (XLA:CPU cannot prove the output does not alias it), so LLVM leaves
+    the distance fusion scalar; a chunk carried in the loop is a plain buffer and the
+    fusions over it are vectorised (500k x 4, k=8: about 20% less per Lloyd pass). The
+    fetch is a copy of the chunk, which the fused pass made anyway where the distances
+    are written out (``UNROLLED_MAX_FEATURES``).
+    """
+    chunk = fetch(0)
+    if n_chunks > 1:
+
+        def step(i, state, chunk):
+            return i + 1, body(i, chunk, state), fetch(i + 1)
+
+        start = (tf.constant(0), state, chunk)
+        _, state, chunk = tf.while_loop(lambda i, *_: i < n_chunks - 1, step, start)
+    return body(n_chunks - 1, chunk, state)
 
 
 def _add(total: PassStats, chunk: PassStats) -> PassStats:
@@ -226,12 +277,17 @@ def _rows_stats(
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
     args = (rows, weights, origin, centers, center_sqnorm)
 
-    def add_chunk(i, total):
-        return _add(total, _chunk_stats(*args, start + i * chunk_rows, chunk_rows, True, *layout))
+    def fetch(i):
+        return _centred_chunk(rows, weights, origin, start + i * chunk_rows, chunk_rows, layout[0])
+
+    def add_chunk(i, chunk, total):
+        return _add(total, _stats_of(*chunk, centers, center_sqnorm, True, layout[1]))
 
     total = _zero_stats(centers) if total is None else total
-    if n_chunks:
-        total = _for_chunks(n_chunks, add_chunk, total)
+    if n_chunks and (centers.shape[1] or UNROLLED_MAX_FEATURES + 1) <= UNROLLED_MAX_FEATURES:
+        total = _for_chunks_ahead(n_chunks, fetch, add_chunk, total)
+    elif n_chunks:  # a GEMM reads its slice in place: a carried copy cost 3-7% here
+        total = _for_chunks(n_chunks, lambda i, total: add_chunk(i, fetch(i), total), total)
     if tail:
         chunk = _chunk_stats(*args, start + n_chunks * chunk_rows, tail, True, *layout)
         total = _add(total, chunk)
@@ -302,19 +358,23 @@ def _parallel_threads() -> int:
 
 
 def pass_layout(
-    n_rows: int, n_clusters: int, n_features: int, chunk_rows: int | None = None
+    n_rows: int,
+    n_clusters: int,
+    n_features: int,
+    chunk_rows: int | None = None,
+    min_part_work: int = MIN_PART_WORK,
 ) -> tuple[int, tuple[int, ...]]:
     """Chunk rows and the row bounds of the concurrent parts of a large Lloyd pass.
 
-    One part per inter-op thread when each touches MIN_PART_WORK values, cut on chunk
-    boundaries, with small power-of-two chunks (PART_CHUNK_VALUES) so every core
+    One part per inter-op thread when each touches ``min_part_work`` values, cut on
+    chunk boundaries, with small power-of-two chunks (PART_CHUNK_VALUES) so every core
     works in its own cache; a single part keeps the larger ``auto_chunk_rows``.
     A given ``chunk_rows`` is kept either way.
     """
     work = n_rows * (n_clusters + n_features)
     rows = max(PART_CHUNK_VALUES // (n_clusters + n_features), PART_CHUNK_MIN_ROWS)
     chunk = min(chunk_rows or 1 << (rows.bit_length() - 1), 1 << 17, n_rows)
-    n_parts = min(_parallel_threads(), work // MIN_PART_WORK, n_rows // (2 * chunk))
+    n_parts = min(_parallel_threads(), work // min_part_work, n_rows // (2 * chunk))
     if n_parts < 2:
         return min(chunk_rows or auto_chunk_rows(n_clusters), n_rows), (0, n_rows)
     cuts = [round(i * n_rows / n_parts / chunk) * chunk for i in range(n_parts)]
@@ -376,6 +436,10 @@ STEPS_RAN_OUT, STEPS_CONVERGED, STEPS_EMPTY_CLUSTER = 0, 1, 2
 # 0.1-0.3 s here, so a progress bar still moves between calls.
 STEPS_BLOCK_VALUES = 1 << 28
 STEPS_BLOCK_MAX = 1024
+# Work per part (rows x (k + d)) from which the device loop of a pass with written-out
+# distances runs in concurrent parts (``_lloyd_steps_parts``); passes alone keep
+# MIN_PART_WORK, whose second call is one per pass, not one per loop.
+STEPS_MIN_PART_WORK = 1 << 21
 
 
 def _steps_loop(pass_stats, centers, max_steps, tol, spark_rule: bool, block):
@@ -424,6 +488,27 @@ def _lloyd_steps_static(
     return _steps_loop(pass_stats, centers, max_steps, tol, spark_rule, block)
 
 
+@tf.function(autograph=False)
+def _lloyd_steps_parts(
+    rows, weights, origin, centers, max_steps, tol, spark_rule, chunk_rows, block, bounds
+):
+    """``_steps_loop`` in a plain graph over passes cut in ``bounds``: one XLA call per
+    part, side by side (``_side_by_side``) on the inter-op threads.
+
+    Why: a pass whose distances are written out (d <= UNROLLED_MAX_FEATURES) compiles to
+    fusions and a scatter that run on one core; two parts use both (500k x 4, k=8, a
+    loaded 2-core AMD EPYC: 3.1 -> 2.3 ms per iteration), for less than a host round
+    trip per iteration. A GEMM pass already spreads its work over the cores (200k x 8,
+    k=16: no faster in two parts, 2.9 vs 3.7 and 8.6 vs 8.7 ms in two runs)."""
+
+    def pass_stats(centers):
+        args = (rows, weights, origin, tf.cast(centers, rows.dtype), None, (False, False))
+        parts = _side_by_side(_lloyd_stats_static, args, chunk_rows, bounds, (False,) * 3)
+        return PassStats(*parts)
+
+    return _steps_loop(pass_stats, centers, max_steps, tol, spark_rule, block)
+
+
 @tf.function(reduce_retracing=True, autograph=False)
 def _lloyd_steps_dynamic(
     rows, weights, origin, centers, max_steps, tol, spark_rule, chunk_rows, block, dims
@@ -452,9 +537,10 @@ def lloyd_steps(
 
     A small pass costs less than the call that runs it (100k x 2, k=3: ~0.3 ms of work
     in a ~0.9 ms call, plus the solver's own host step), so the whole loop stays on
-    the device: XLA-compiled, or below XLA_LOOP_MIN_VALUES a dynamic-shape graph. Passes
-    that run in concurrent parts (``pass_layout``) gain more from the cores than they lose
-    to calls: None.
+    the device: XLA-compiled, or below XLA_LOOP_MIN_VALUES a dynamic-shape graph; a pass
+    with written-out distances from STEPS_MIN_PART_WORK per part, in concurrent parts
+    (``_lloyd_steps_parts``). Passes that run in concurrent parts by themselves
+    (``pass_layout``) gain more from the cores than they lose to calls: None.
     """
     n, k, d = int(rows.shape[0]), int(centers.shape[0]), int(rows.shape[1])
     block = int(min(max(STEPS_BLOCK_VALUES // (n * (k + d)), 1), STEPS_BLOCK_MAX))
@@ -464,10 +550,15 @@ def lloyd_steps(
         chunk = chunk_rows or auto_chunk_rows(k)
         sizes = (tf.constant(chunk), tf.constant(block), (d, k))
         return _lloyd_steps_dynamic(*args, *limits, *sizes)
-    chunk, bounds = pass_layout(n, k, d, chunk_rows)
-    if len(bounds) > 2:
+    unrolled = d <= UNROLLED_MAX_FEATURES
+    chunk, bounds = pass_layout(
+        n, k, d, chunk_rows, STEPS_MIN_PART_WORK if unrolled else MIN_PART_WORK
+    )
+    if len(bounds) == 2:
+        return _lloyd_steps_static(*args, *limits, chunk, block)
+    if n * (k + d) >= MIN_PART_WORK:
         return None
-    return _lloyd_steps_static(*args, *limits, chunk, block)
+    return _lloyd_steps_parts(*args, *limits, chunk, block, bounds)
 
 
 @tf.function(reduce_retracing=True, autograph=False)
