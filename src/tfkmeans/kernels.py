@@ -523,6 +523,17 @@ def _lloyd_steps_dynamic(
     return _steps_loop(pass_stats, centers, max_steps, tol, spark_rule, block)
 
 
+def _steps_layout(n: int, k: int, d: int, chunk_rows: int | None = None):
+    unrolled = d <= UNROLLED_MAX_FEATURES
+    return pass_layout(n, k, d, chunk_rows, STEPS_MIN_PART_WORK if unrolled else MIN_PART_WORK)
+
+
+def steps_in_parts(n: int, k: int, d: int) -> bool:
+    """Whether ``lloyd_steps`` runs its device loop over concurrent parts
+    (``_lloyd_steps_parts``), not as one compiled program."""
+    return len(_steps_layout(n, k, d)[1]) > 2 and n * (k + d) < MIN_PART_WORK
+
+
 def lloyd_steps(
     rows,
     weights,
@@ -550,10 +561,7 @@ def lloyd_steps(
         chunk = chunk_rows or auto_chunk_rows(k)
         sizes = (tf.constant(chunk), tf.constant(block), (d, k))
         return _lloyd_steps_dynamic(*args, *limits, *sizes)
-    unrolled = d <= UNROLLED_MAX_FEATURES
-    chunk, bounds = pass_layout(
-        n, k, d, chunk_rows, STEPS_MIN_PART_WORK if unrolled else MIN_PART_WORK
-    )
+    chunk, bounds = _steps_layout(n, k, d, chunk_rows)
     if len(bounds) == 2:
         return _lloyd_steps_static(*args, *limits, chunk, block)
     if n * (k + d) >= MIN_PART_WORK:

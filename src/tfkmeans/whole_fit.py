@@ -140,8 +140,9 @@ def fit(
     max_iter: int,
     tol: float,
 ) -> Fitted | np.ndarray:
-    """One restart from k-means++, or where a step would leave a cluster empty, its
-    initial centres (centred coordinates) for the step-by-step solver."""
+    """One restart from k-means++, or its initial centres (centred coordinates) for the
+    step-by-step solver: where a step would leave a cluster empty, and where Lloyd's
+    loop runs in concurrent parts (``kernels.steps_in_parts``)."""
     first, uniforms = kmeanspp_draws(source.sample_weight, n_clusters, random_state)
     n, d = source.n_rows, source.n_features
     size = padded_rows(n)
@@ -149,14 +150,21 @@ def fit(
     if size > n:
         rows = tf.pad(rows, [[0, size - n], [0, 0]])
         weights = np.concatenate([weights, np.zeros(size - n)])
-    run = _two_programs if n_clusters >= SEPARATE_FROM_CLUSTERS else _whole_fit
-    out = run(
+    args = (
         rows,
         tf.constant(weights, tf.float64),
         tf.constant(source.origin, tf.float64),
         tf.constant(n, tf.int32),
         tf.constant(first, tf.int32),
         tf.constant(uniforms, tf.float64),
+    )
+    if kernels.steps_in_parts(size, n_clusters, d):
+        # Lloyd's loop runs faster in concurrent parts (kernels._lloyd_steps_parts), which
+        # one program cannot hold (500k x 4, k=8): the seeding alone here.
+        return _seeding_program(*args)[1].numpy()
+    run = _two_programs if n_clusters >= SEPARATE_FROM_CLUSTERS else _whole_fit
+    out = run(
+        *args,
         tf.constant(tol * source.mean_variance, tf.float64),
         kernels.pass_layout(size, n_clusters, d)[0],
         max_iter,
