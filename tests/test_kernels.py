@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfkmeans import kernels
+from tfkmeans import kernels, row_kernels
 
 
 def brute(rows, weights, origin, centers):
@@ -32,9 +32,9 @@ def test_lloyd_stats_and_assign_match_numpy(n, chunk, dtype, d):
     labels, dist, sums, totals, inertia = brute(rows, weights, origin, centers)
     t = lambda a: tf.constant(np.asarray(a, dtype))  # noqa: E731
     rtol = 1e-10 if dtype == np.float64 else 2e-5
-    norms = kernels.row_sqnorms(t(rows), t(origin))
+    norms = row_kernels.row_sqnorms(t(rows), t(origin))
     np.testing.assert_allclose(norms.numpy(), ((rows - origin) ** 2).sum(1), rtol=rtol * 10)
-    sqnorm_total = kernels.weighted_sqnorm(t(rows), t(weights), t(origin))
+    sqnorm_total = row_kernels.weighted_sqnorm(t(rows), t(weights), t(origin))
     expected = weights.astype(dtype).astype(np.float64) @ ((rows - origin) ** 2).sum(1)
     assert float(sqnorm_total) == pytest.approx(expected, rel=rtol * 10)
     args = (t(rows), t(weights), t(origin), t(centers), chunk)
@@ -50,7 +50,7 @@ def test_lloyd_stats_and_assign_match_numpy(n, chunk, dtype, d):
         )
         rel = 1e-3 if dtype == np.float32 else 1e-9
         assert float(stats.inertia) == pytest.approx(inertia, rel=rel)
-    got_labels, got_dist = kernels.assign(t(rows), t(origin), t(centers), chunk)
+    got_labels, got_dist = row_kernels.assign(t(rows), t(origin), t(centers), chunk)
     assert np.mean(got_labels.numpy() == labels) > 0.9999
     np.testing.assert_allclose(got_dist.numpy(), dist, rtol=rtol * 10, atol=1e-3)
 
@@ -86,14 +86,14 @@ def test_pass_in_concurrent_parts_matches_numpy():
     args = (rows_t, weights_t, origin, centers_t, None, (False, False))
     bounds = (0, 4 * chunk, 9 * chunk, n)
     stats = kernels.PassStats(
-        *kernels._side_by_side(kernels._lloyd_stats_static, args, chunk, bounds, (False,) * 3)
+        *kernels.side_by_side(kernels._lloyd_stats_static, args, chunk, bounds, (False,) * 3)
     )
     np.testing.assert_allclose(stats.sums.numpy(), sums, rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(stats.weights.numpy(), totals, rtol=1e-12)
     shifted = inertia - weights @ (rows**2).sum(1)  # the inertia less the row norms
     assert float(stats.inertia) == pytest.approx(shifted, rel=1e-9)
-    got_labels, got_dist = kernels._side_by_side(
-        kernels._assign_static, (rows_t, origin, centers_t), chunk, bounds, (True, True)
+    got_labels, got_dist = kernels.side_by_side(
+        row_kernels._assign_static, (rows_t, origin, centers_t), chunk, bounds, (True, True)
     )
     np.testing.assert_array_equal(got_labels.numpy(), labels)
     np.testing.assert_allclose(got_dist.numpy(), dist, rtol=1e-10, atol=1e-10)
@@ -118,7 +118,7 @@ def test_pass_by_column_with_running_total_matches_numpy(n):
             by_column=True,
             row_norms=False,
         )
-        sqnorm += float(kernels.weighted_sqnorm(columns, t(weights[part]), t(origin), True))
+        sqnorm += float(row_kernels.weighted_sqnorm(columns, t(weights[part]), t(origin), True))
     np.testing.assert_allclose(total.sums.numpy(), sums, rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(total.weights.numpy(), totals, rtol=1e-12)
     assert float(total.inertia) + sqnorm == pytest.approx(inertia, rel=1e-9)
@@ -139,7 +139,7 @@ def test_pass_layout_cuts_parts_on_chunk_boundaries(n, k, d, chunk):
     assert bounds[0] == 0 and bounds[-1] == n
     assert all(a < b for a, b in zip(bounds, bounds[1:], strict=False))
     assert all(b % rows == 0 for b in bounds[:-1])
-    assert len(bounds) - 1 <= max(1, kernels._parallel_threads())
+    assert len(bounds) - 1 <= max(1, kernels.parallel_threads())
     if len(bounds) > 2:
         assert min(b - a for a, b in zip(bounds, bounds[1:], strict=False)) >= 2 * rows
 
@@ -148,7 +148,7 @@ def test_sq_distances_match_numpy():
     rng = np.random.RandomState(1)
     rows = rng.randn(777, 4)
     centers = rng.randn(6, 4)
-    got = kernels.sq_distances(
+    got = row_kernels.sq_distances(
         tf.constant(rows), tf.zeros(4, tf.float64), tf.constant(centers), 100
     )
     expected = ((rows[:, None] - centers[None]) ** 2).sum(-1)
@@ -176,7 +176,7 @@ def test_kmeanspp_pass_matches_numpy(n):
     closest, centers = rng.uniform(0, 20, n), rng.randn(4, 6)
     origin = rows.mean(0)
     t = tf.constant
-    norms = kernels.row_sqnorms(t(rows), t(origin))
+    norms = row_kernels.row_sqnorms(t(rows), t(origin))
     potentials, updated = kernels.kmeanspp_pass(
         t(rows), t(weights), norms, t(closest), t(origin), t(centers), 1000
     )
@@ -187,7 +187,7 @@ def test_kmeanspp_pass_matches_numpy(n):
     if n >= kernels.XLA_MIN_ROWS:  # the same pass cut in three parts run side by side
         args = (t(rows), t(weights), norms, t(closest), t(origin), t(centers))
         bounds = (0, 20_000, 41_000, n)
-        potentials, updated = kernels._side_by_side(
+        potentials, updated = kernels.side_by_side(
             kernels._kpp_static, args, 1000, bounds, (False, True)
         )
         np.testing.assert_allclose(potentials.numpy(), weights @ nearer, rtol=1e-10)
@@ -195,7 +195,7 @@ def test_kmeanspp_pass_matches_numpy(n):
         # Every candidate's running distances (one pass per greedy step), in parts and not.
         for every in (
             kernels.kmeanspp_candidates(*args, 1000),
-            kernels._side_by_side(kernels._kpp_static_every, args, 1000, bounds, (False, True)),
+            kernels.side_by_side(kernels._kpp_static_every, args, 1000, bounds, (False, True)),
         ):
             np.testing.assert_allclose(every[0].numpy(), weights @ nearer, rtol=1e-10)
             np.testing.assert_allclose(every[1].numpy(), nearer, rtol=1e-10)
@@ -209,7 +209,7 @@ def test_cluster_sums_match_numpy(k):
     labels = rng.randint(0, k, 3000).astype(np.int32)
     expected = np.stack([values[labels == j].sum(0) for j in range(k)])
     for xla in (False, True):
-        got = kernels._cluster_sums(tf.constant(values), tf.constant(labels), k, xla)
+        got = kernels.cluster_sums(tf.constant(values), tf.constant(labels), k, xla)
         np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12, atol=1e-12)
 
 

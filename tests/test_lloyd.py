@@ -121,7 +121,7 @@ def test_device_iterations_in_concurrent_parts_equal_host_iterations(monkeypatch
     order, so centres agree to the last bits, iterations and labels exactly (float64:
     float32 sums in other chunks could break a near tie differently)."""
     monkeypatch.setattr(kernels, "STEPS_MIN_PART_WORK", 1 << 16)
-    monkeypatch.setattr(kernels, "_parallel_threads", lambda: 3)
+    monkeypatch.setattr(kernels, "parallel_threads", lambda: 3)
     X, _ = make_blobs(50_000, n_features=3, centers=6, cluster_std=4.0, random_state=7)
     init = X[np.random.RandomState(8).choice(len(X), 6, replace=False)]
     _, bounds = kernels.pass_layout(len(X), 6, 3, None, kernels.STEPS_MIN_PART_WORK)

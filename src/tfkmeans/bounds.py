@@ -25,12 +25,12 @@ import tensorflow as tf
 
 from tfkmeans.kernels import (
     XLA_MIN_ROWS,
-    _chunk_bounds,
-    _cluster_sums,
-    _dots,
-    _for_chunks,
-    _pinned,
     auto_chunk_rows,
+    chunk_count,
+    cluster_sums,
+    dots,
+    for_chunks,
+    pinned,
 )
 from tfkmeans.sources import PartialStats
 
@@ -67,11 +67,11 @@ def _hamerly_pass(
     form), the new labels and lower bounds, and the number of rows whose distances were
     computed. ``full`` (static): sums and
     weights of all rows, taken as the Lloyd pass takes them (row dtype, per chunk,
-    ``_cluster_sums``), so both algorithms reach the same centres to the last bit;
+    ``cluster_sums``), so both algorithms reach the same centres to the last bit;
     otherwise only the change of the sums (float64) from rows that changed cluster,
     which is what lets a pass skip most rows. ``dims`` = (d, k), static.
     """
-    rows, centers = _pinned(rows, centers, dims)
+    rows, centers = pinned(rows, centers, dims)
     n = tf.shape(rows)[0]
     k = dims[1]
     low = rows.dtype
@@ -97,7 +97,7 @@ def _hamerly_pass(
         need = (m - tf.sqrt(own)) * m <= margin * (row_sqnorm + max_sqnorm)
         picked = tf.cast(tf.where(need)[:, 0], tf.int32)
         xs = tf.gather(x, picked)
-        partial = center_sqnorm[tf.newaxis, :] - 2.0 * _dots(xs, centers_low)
+        partial = center_sqnorm[tf.newaxis, :] - 2.0 * dots(xs, centers_low)
         new_label = tf.argmin(partial, axis=1, output_type=tf.int32)
         picked_sqnorm = tf.gather(row_sqnorm, picked)
         second = -tf.math.top_k(-partial, k=min(2, k)).values[:, -1] + picked_sqnorm
@@ -111,7 +111,7 @@ def _hamerly_pass(
         bound = tf.tensor_scatter_nd_update(bound, at, new_lower)
         own = tf.tensor_scatter_nd_update(own, at, new_own)
         if full:
-            chunk_sums = tf.cast(_cluster_sums(x * w[:, tf.newaxis], label, k, False), tf.float64)
+            chunk_sums = tf.cast(cluster_sums(x * w[:, tf.newaxis], label, k, False), tf.float64)
             chunk_totals = tf.cast(tf.math.unsorted_segment_sum(w, label, k), tf.float64)
         else:
             old = labels[start:stop]
@@ -140,8 +140,8 @@ def _hamerly_pass(
         tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False),
         tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False),
     )
-    sums, totals, inertia, n_computed, labels_out, lower_out = _for_chunks(
-        _chunk_bounds(n, chunk), pass_chunk, start
+    sums, totals, inertia, n_computed, labels_out, lower_out = for_chunks(
+        chunk_count(n, chunk), pass_chunk, start
     )
     return sums, totals, inertia, labels_out.concat(), lower_out.concat(), n_computed
 

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from tfkmeans import kernels
+from tfkmeans import kernels, row_kernels
 from tfkmeans.buffers import RING_SIZE, as_tensor, release_unused_memory, zero_copy_ok
 from tfkmeans.columns import RowsSkipped
 from tfkmeans.progress import report_rows
@@ -290,7 +290,7 @@ class ChunkedSource(Source):
             )
             if not with_norms:
                 return stats, total[1]
-            return stats, total[1] + kernels.weighted_sqnorm(rows, weights, origin, by_column)
+            return stats, total[1] + row_kernels.weighted_sqnorm(rows, weights, origin, by_column)
 
         totals = [(None, 0.0)] * n_lanes
         pending: list = [None] * n_lanes
@@ -321,7 +321,7 @@ class ChunkedSource(Source):
         origin = tf.constant(self.origin, self.dtype)
         centers_t = tf.constant(centers, self.dtype)
         for rows, weights in self.chunks():
-            labels, sq = kernels.assign(rows, origin, centers_t, kernels.DEFAULT_CHUNK_ROWS)
+            labels, sq = row_kernels.assign(rows, origin, centers_t, kernels.DEFAULT_CHUNK_ROWS)
             yield Assigned(labels.numpy(), sq.numpy(), weights.numpy().astype(np.float64))
 
     def kmeanspp_pass(
@@ -341,7 +341,7 @@ class ChunkedSource(Source):
                 previous = tf.fill([n], tf.constant(np.inf, tf.float64))
             else:
                 previous = closest[start : start + n]
-            sqnorms = kernels.row_sqnorms(rows, origin)
+            sqnorms = row_kernels.row_sqnorms(rows, origin)
             part, new = kernels.kmeanspp_pass(
                 rows, tf.cast(weights, tf.float64), sqnorms, previous, origin, centers_t
             )

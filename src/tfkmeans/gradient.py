@@ -1,7 +1,7 @@
 """k-means by gradient descent (Bottou & Bengio 1995), the second tutorial's algorithm.
 
 The objective E(W) = sum_i w_i min_k ||x_i - W_k||^2 is written once, in
-TensorFlow (``kernels.objective``), and differentiated with ``tf.GradientTape``
+TensorFlow (``row_kernels.objective``), and differentiated with ``tf.GradientTape``
 on each chunk (``Source.objective_and_gradient``); a Keras optimizer
 ("sgd", "adam" or an instance) takes the steps. The pass over the rows is
 chunked, so memory stays O(chunk x k). Unlike Lloyd, nothing here assumes

@@ -70,7 +70,7 @@ def _argmin_down(values: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 UNROLLED_MAX_FEATURES = 4
 
 
-def _dots(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+def dots(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     """a @ b.T, the cross term of the GEMM form (either centres x rows or rows x centres)."""
     d = a.shape[1]
     if d is not None and d <= UNROLLED_MAX_FEATURES:
@@ -78,7 +78,7 @@ def _dots(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     return tf.matmul(a, b, transpose_b=True)
 
 
-def _nearest_shifted(x: tf.Tensor, centers: tf.Tensor, center_sqnorm: tf.Tensor, xla=False):
+def nearest_shifted(x: tf.Tensor, centers: tf.Tensor, center_sqnorm: tf.Tensor, xla=False):
     """Nearest centre and min_c (||c||^2 - 2 x.c), the squared distance less ||x||^2.
 
     Under XLA (``xla=True``, static k) distances are laid out centre-major (k x rows)
@@ -88,15 +88,15 @@ def _nearest_shifted(x: tf.Tensor, centers: tf.Tensor, center_sqnorm: tf.Tensor,
     cost 16-22% (``assign`` on 1M x 32, k=64: 101 vs 86 ms).
     """
     if xla and centers.shape[0] is not None:
-        partial = center_sqnorm[:, tf.newaxis] - 2.0 * _dots(centers, x)
+        partial = center_sqnorm[:, tf.newaxis] - 2.0 * dots(centers, x)
         return _argmin_down(partial)
-    partial = center_sqnorm[tf.newaxis, :] - 2.0 * _dots(x, centers)
+    partial = center_sqnorm[tf.newaxis, :] - 2.0 * dots(x, centers)
     return tf.argmin(partial, axis=1, output_type=tf.int32), tf.reduce_min(partial, axis=1)
 
 
-def _nearest(x: tf.Tensor, centers: tf.Tensor, center_sqnorm: tf.Tensor, xla=False):
+def nearest(x: tf.Tensor, centers: tf.Tensor, center_sqnorm: tf.Tensor, xla=False):
     """Nearest centre and its squared distance (GEMM form, clipped at 0) for centred rows."""
-    labels, shifted = _nearest_shifted(x, centers, center_sqnorm, xla)
+    labels, shifted = nearest_shifted(x, centers, center_sqnorm, xla)
     return labels, tf.maximum(shifted + tf.reduce_sum(tf.square(x), axis=1), 0.0)
 
 
@@ -106,7 +106,7 @@ def _nearest(x: tf.Tensor, centers: tf.Tensor, center_sqnorm: tf.Tensor, xla=Fal
 ONE_HOT_MAX_CLUSTERS = 16
 
 
-def _cluster_sums(values, labels, k, xla: bool) -> tf.Tensor:
+def cluster_sums(values, labels, k, xla: bool) -> tf.Tensor:
     """Per-cluster sums of the rows of ``values`` (``k``: static where it is known)."""
 
     def scatter():
@@ -120,12 +120,12 @@ def _cluster_sums(values, labels, k, xla: bool) -> tf.Tensor:
     return one_hot()
 
 
-def _chunk_bounds(n_rows: tf.Tensor, chunk_rows: int):
+def chunk_count(n_rows: tf.Tensor, chunk_rows: int):
     n_chunks = (n_rows + chunk_rows - 1) // chunk_rows
     return n_chunks
 
 
-def _for_chunks(n_chunks, body, state):
+def for_chunks(n_chunks, body, state):
     """``state = body(i, state)`` for i in range(n_chunks), as one graph loop.
 
     Every kernel is traced without autograph (``tf.function(autograph=False)``), so its
@@ -168,9 +168,9 @@ def _stats_of(x, w, centers, center_sqnorm, xla: bool, row_norms: bool) -> PassS
     sum_i w_i min_c (||c||^2 - 2 x_i.c), and the row norms (a pass over the rows of
     their own) are added once by a caller that keeps the rows (``weighted_sqnorm``).
     """
-    labels, shifted = _nearest_shifted(x, centers, center_sqnorm, xla)
+    labels, shifted = nearest_shifted(x, centers, center_sqnorm, xla)
     k = tf.shape(centers)[0] if centers.shape[0] is None else centers.shape[0]
-    sums = tf.cast(_cluster_sums(x * w[:, tf.newaxis], labels, k, xla), tf.float64)
+    sums = tf.cast(cluster_sums(x * w[:, tf.newaxis], labels, k, xla), tf.float64)
     totals = tf.cast(tf.math.unsorted_segment_sum(w, labels, k), tf.float64)
     if row_norms:
         shifted = tf.maximum(shifted + tf.reduce_sum(tf.square(x), axis=1), 0.0)
@@ -228,7 +228,7 @@ def _zero_stats(centers) -> PassStats:
     )
 
 
-def _pinned(rows, centers, dims: tuple[int, int], by_column: bool = False):
+def pinned(rows, centers, dims: tuple[int, int], by_column: bool = False):
     """``rows`` and ``centers`` with the feature and cluster counts ``dims`` static.
 
     A graph traced for any number of rows (``reduce_retracing``) may otherwise lose them
@@ -244,7 +244,7 @@ def _pinned(rows, centers, dims: tuple[int, int], by_column: bool = False):
 def _dynamic_rows_stats(rows, weights, origin, centers, total, layout, chunk_rows, dims):
     """Any number of rows: from the second row count on, one trace serves them all.
     Traced as ``_lloyd_stats_dynamic``, or inside ``_lloyd_steps_dynamic``' loop."""
-    rows, centers = _pinned(rows, centers, dims, layout[0])
+    rows, centers = pinned(rows, centers, dims, layout[0])
     n = tf.shape(rows)[1 if layout[0] else 0]
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
     args = (rows, weights, origin, centers, center_sqnorm)
@@ -255,13 +255,13 @@ def _dynamic_rows_stats(rows, weights, origin, centers, total, layout, chunk_row
         return _add(total, _chunk_stats(*args, start, size, False, *layout))
 
     total = _zero_stats(centers) if total is None else total
-    return _for_chunks(_chunk_bounds(n, chunk_rows), add_chunk, total)
+    return for_chunks(chunk_count(n, chunk_rows), add_chunk, total)
 
 
 _lloyd_stats_dynamic = tf.function(_dynamic_rows_stats, reduce_retracing=True, autograph=False)
 
 
-def _rows_stats(
+def rows_stats(
     rows, weights, origin, centers, total, layout, chunk_rows: int, start: int, n_rows: int
 ):
     """``total`` (None: zeros) plus rows[start:start + n_rows]: full chunks in a loop,
@@ -287,18 +287,18 @@ def _rows_stats(
     if n_chunks and (centers.shape[1] or UNROLLED_MAX_FEATURES + 1) <= UNROLLED_MAX_FEATURES:
         total = _for_chunks_ahead(n_chunks, fetch, add_chunk, total)
     elif n_chunks:  # a GEMM reads its slice in place: a carried copy cost 3-7% here
-        total = _for_chunks(n_chunks, lambda i, total: add_chunk(i, fetch(i), total), total)
+        total = for_chunks(n_chunks, lambda i, total: add_chunk(i, fetch(i), total), total)
     if tail:
         chunk = _chunk_stats(*args, start + n_chunks * chunk_rows, tail, True, *layout)
         total = _add(total, chunk)
     return total
 
 
-_lloyd_stats_static = tf.function(_rows_stats, jit_compile=True, autograph=False)
+_lloyd_stats_static = tf.function(rows_stats, jit_compile=True, autograph=False)
 
 
 @tf.function(autograph=False)
-def _side_by_side(kernel, args, chunk_rows: int, bounds, per_row: tuple[bool, ...]):
+def side_by_side(kernel, args, chunk_rows: int, bounds, per_row: tuple[bool, ...]):
     """``kernel(*args, chunk_rows, start, n_rows)`` on each part of ``bounds``, one
     compiled call per part with no dependence between them, so TensorFlow runs them at
     once on its inter-op threads. Outputs are summed, or joined in row order where
@@ -346,7 +346,7 @@ def _has_gpu() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def _parallel_threads() -> int:
+def parallel_threads() -> int:
     """Passes that can run side by side: TensorFlow's inter-op threads when set, else
     the CPUs this process may use (not the host's count, which a container may cap)."""
     if _has_gpu():  # one device: parts would only queue on it
@@ -374,7 +374,7 @@ def pass_layout(
     work = n_rows * (n_clusters + n_features)
     rows = max(PART_CHUNK_VALUES // (n_clusters + n_features), PART_CHUNK_MIN_ROWS)
     chunk = min(chunk_rows or 1 << (rows.bit_length() - 1), 1 << 17, n_rows)
-    n_parts = min(_parallel_threads(), work // min_part_work, n_rows // (2 * chunk))
+    n_parts = min(parallel_threads(), work // min_part_work, n_rows // (2 * chunk))
     if n_parts < 2:
         return min(chunk_rows or auto_chunk_rows(n_clusters), n_rows), (0, n_rows)
     cuts = [round(i * n_rows / n_parts / chunk) * chunk for i in range(n_parts)]
@@ -417,7 +417,7 @@ def lloyd_stats(
     if len(bounds) == 2:  # one part: no wrapper, whose own call costs ~0.1 ms
         return _lloyd_stats_static(rows, weights, origin, centers, total, layout, chunk, 0, n)
     args = (rows, weights, origin, centers, None, layout)
-    parts = PassStats(*_side_by_side(_lloyd_stats_static, args, chunk, bounds, (False,) * 3))
+    parts = PassStats(*side_by_side(_lloyd_stats_static, args, chunk, bounds, (False,) * 3))
     return parts if total is None else _add(total, parts)
 
 
@@ -442,7 +442,7 @@ STEPS_BLOCK_MAX = 1024
 STEPS_MIN_PART_WORK = 1 << 21
 
 
-def _steps_loop(pass_stats, centers, max_steps, tol, spark_rule: bool, block):
+def steps_loop(pass_stats, centers, max_steps, tol, spark_rule: bool, block):
     """Up to ``max_steps`` (<= ``block``) Lloyd iterations from float64 ``centers``;
     ``pass_stats(centers)`` is one pass over all rows (row norms left out).
 
@@ -479,21 +479,21 @@ def _steps_loop(pass_stats, centers, max_steps, tol, spark_rule: bool, block):
 def _lloyd_steps_static(
     rows, weights, origin, centers, max_steps, tol, spark_rule, chunk_rows, block
 ):
-    """``_steps_loop`` over ``_rows_stats`` passes, XLA-compiled; ``block`` is static."""
+    """``steps_loop`` over ``rows_stats`` passes, XLA-compiled; ``block`` is static."""
 
     def pass_stats(centers):
         args = (rows, weights, origin, tf.cast(centers, rows.dtype), None, (False, False))
-        return _rows_stats(*args, chunk_rows, 0, rows.shape[0])
+        return rows_stats(*args, chunk_rows, 0, rows.shape[0])
 
-    return _steps_loop(pass_stats, centers, max_steps, tol, spark_rule, block)
+    return steps_loop(pass_stats, centers, max_steps, tol, spark_rule, block)
 
 
 @tf.function(autograph=False)
 def _lloyd_steps_parts(
     rows, weights, origin, centers, max_steps, tol, spark_rule, chunk_rows, block, bounds
 ):
-    """``_steps_loop`` in a plain graph over passes cut in ``bounds``: one XLA call per
-    part, side by side (``_side_by_side``) on the inter-op threads.
+    """``steps_loop`` in a plain graph over passes cut in ``bounds``: one XLA call per
+    part, side by side (``side_by_side``) on the inter-op threads.
 
     Why: a pass whose distances are written out (d <= UNROLLED_MAX_FEATURES) compiles to
     fusions and a scatter that run on one core; two parts use both (500k x 4, k=8, a
@@ -503,24 +503,24 @@ def _lloyd_steps_parts(
 
     def pass_stats(centers):
         args = (rows, weights, origin, tf.cast(centers, rows.dtype), None, (False, False))
-        parts = _side_by_side(_lloyd_stats_static, args, chunk_rows, bounds, (False,) * 3)
+        parts = side_by_side(_lloyd_stats_static, args, chunk_rows, bounds, (False,) * 3)
         return PassStats(*parts)
 
-    return _steps_loop(pass_stats, centers, max_steps, tol, spark_rule, block)
+    return steps_loop(pass_stats, centers, max_steps, tol, spark_rule, block)
 
 
 @tf.function(reduce_retracing=True, autograph=False)
 def _lloyd_steps_dynamic(
     rows, weights, origin, centers, max_steps, tol, spark_rule, chunk_rows, block, dims
 ):
-    """``_steps_loop`` over dynamic-shape passes: no compile, one trace for any number
+    """``steps_loop`` over dynamic-shape passes: no compile, one trace for any number
     of rows (per ``dims``, the static feature and cluster counts)."""
 
     def pass_stats(centers):
         args = (rows, weights, origin, tf.cast(centers, rows.dtype), None, (False, False))
         return _dynamic_rows_stats(*args, chunk_rows, dims)
 
-    return _steps_loop(pass_stats, centers, max_steps, tol, spark_rule, block)
+    return steps_loop(pass_stats, centers, max_steps, tol, spark_rule, block)
 
 
 def _steps_layout(n: int, k: int, d: int, chunk_rows: int | None = None):
@@ -569,163 +569,12 @@ def lloyd_steps(
     return _lloyd_steps_parts(*args, *limits, chunk, block, bounds)
 
 
-@tf.function(reduce_retracing=True, autograph=False)
-def weighted_sqnorm(rows, weights, origin, by_column: bool = False, chunk_rows: int = 65536):
-    """sum_i w_i ||x_i - origin||^2 in float64, chunk by chunk: what
-    ``lloyd_stats(..., row_norms=False)`` leaves out of the inertia."""
-    n = tf.shape(rows)[1 if by_column else 0]
-
-    def add_chunk(i, total):
-        if by_column:
-            x = rows[:, i * chunk_rows : (i + 1) * chunk_rows] - origin[:, tf.newaxis]
-            norms = tf.reduce_sum(tf.square(x), axis=0)
-        else:
-            norms = tf.reduce_sum(
-                tf.square(rows[i * chunk_rows : (i + 1) * chunk_rows] - origin), 1
-            )
-        w = weights[i * chunk_rows : (i + 1) * chunk_rows]
-        return total + tf.reduce_sum(tf.cast(w, tf.float64) * tf.cast(norms, tf.float64))
-
-    return _for_chunks(_chunk_bounds(n, chunk_rows), add_chunk, tf.zeros([], tf.float64))
-
-
-@tf.function(reduce_retracing=True, autograph=False)
-def row_sqnorms(rows, origin, chunk_rows: int = 65536):
-    """||x - origin||^2 of every row, computed chunk by chunk (n values)."""
-    n = tf.shape(rows)[0]
-
-    def write_chunk(i, out):
-        x = rows[i * chunk_rows : (i + 1) * chunk_rows] - origin
-        return out.write(i, tf.reduce_sum(tf.square(x), axis=1))
-
-    out = tf.TensorArray(rows.dtype, size=0, dynamic_size=True, infer_shape=False)
-    return _for_chunks(_chunk_bounds(n, chunk_rows), write_chunk, out).concat()
-
-
-def _assign_chunk(rows, origin, centers, center_sqnorm, start, size, xla):
-    """Labels and exact squared distances (float64) of rows[start:start + size], centred.
-
-    The argmin keeps the GEMM form; the distance to the chosen centre is the sum of
-    squared differences, taken and summed in float64."""
-    d = tf.shape(rows)[1] if rows.shape[1] is None else rows.shape[1]
-    x = tf.slice(rows, [start, 0], [size, d]) - origin
-    labels, _ = _nearest_shifted(x, centers, center_sqnorm, xla)
-    diff = tf.cast(x, tf.float64) - tf.cast(tf.gather(centers, labels), tf.float64)
-    return labels, tf.reduce_sum(tf.square(diff), axis=1)
-
-
-@tf.function(reduce_retracing=True, autograph=False)
-def _assign_dynamic(rows, origin, centers, chunk_rows: int, dims: tuple[int, int]):
-    """Any number of rows: from the second row count on, one trace serves them all."""
-    rows, centers = _pinned(rows, centers, dims)
-    n = tf.shape(rows)[0]
-    center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
-
-    def write_chunk(i, outs):
-        start = i * chunk_rows
-        size = tf.minimum(chunk_rows, n - start)
-        labels, exact = _assign_chunk(rows, origin, centers, center_sqnorm, start, size, False)
-        return outs[0].write(i, labels), outs[1].write(i, exact)
-
-    outs = (
-        tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False),
-        tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False),
-    )
-    labels_out, dist_out = _for_chunks(_chunk_bounds(n, chunk_rows), write_chunk, outs)
-    return labels_out.concat(), dist_out.concat()
-
-
-@tf.function(jit_compile=True, autograph=False)
-def _assign_static(rows, origin, centers, chunk_rows: int, start: int, n_rows: int):
-    """Rows[start:start + n_rows], XLA-compiled: full chunks in a loop, then the tail."""
-    n_chunks, tail = divmod(n_rows, chunk_rows)
-    center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
-    args = (rows, origin, centers, center_sqnorm)
-
-    def write_chunk(i, outs):
-        labels, exact = _assign_chunk(*args, start + i * chunk_rows, chunk_rows, True)
-        return outs[0].write(i, labels), outs[1].write(i, exact)
-
-    outs = (
-        tf.TensorArray(tf.int32, size=n_chunks, element_shape=[chunk_rows]),
-        tf.TensorArray(tf.float64, size=n_chunks, element_shape=[chunk_rows]),
-    )
-    labels_out, dist_out = _for_chunks(n_chunks, write_chunk, outs)
-    labels, exact = tf.reshape(labels_out.stack(), [-1]), tf.reshape(dist_out.stack(), [-1])
-    if tail:
-        tail_labels, tail_exact = _assign_chunk(*args, start + n_chunks * chunk_rows, tail, True)
-        labels, exact = tf.concat([labels, tail_labels], 0), tf.concat([exact, tail_exact], 0)
-    return labels, exact
-
-
-def assign(rows, origin, centers, chunk_rows: int | None = None):
-    """Labels and exact squared distances to the nearest centre, row by row.
-
-    Large inputs run XLA-compiled, in concurrent parts, as the Lloyd pass
-    (1M x 32, k=64: 91 -> 55 ms on 2 cores); small ones in a dynamic-shape graph.
-    """
-    n, k = rows.shape[0], int(centers.shape[0])
-    if n is None or n < XLA_MIN_ROWS:
-        dims = (int(rows.shape[1]), k)
-        return _assign_dynamic(rows, origin, centers, chunk_rows or DEFAULT_CHUNK_ROWS, dims)
-    chunk, bounds = pass_layout(n, k, int(rows.shape[1]), chunk_rows)
-    if len(bounds) == 2:
-        return _assign_static(rows, origin, centers, chunk, 0, n)
-    return tuple(_side_by_side(_assign_static, (rows, origin, centers), chunk, bounds, (True,) * 2))
-
-
-def _chunk_sq_distances(x, centers, center_sqnorm, row_sqnorm=None):
+def chunk_sq_distances(x, centers, center_sqnorm, row_sqnorm=None):
     """Squared distances (rows x m) of centred rows to ``centers``, GEMM form, clipped at 0."""
     if row_sqnorm is None:
         row_sqnorm = tf.reduce_sum(tf.square(x), axis=1)
     dots = tf.matmul(x, centers, transpose_b=True)
     return tf.maximum(row_sqnorm[:, tf.newaxis] - 2.0 * dots + center_sqnorm[tf.newaxis, :], 0.0)
-
-
-@tf.function(reduce_retracing=True, autograph=False)
-def sq_distances(rows, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS):
-    """All squared distances (n x m) in GEMM form, clipped at zero; m is small or the output."""
-    n = tf.shape(rows)[0]
-    center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
-
-    def write_chunk(i, out):
-        x = rows[i * chunk_rows : (i + 1) * chunk_rows] - origin
-        return out.write(i, _chunk_sq_distances(x, centers, center_sqnorm))
-
-    out = tf.TensorArray(rows.dtype, size=0, dynamic_size=True, infer_shape=False)
-    return _for_chunks(_chunk_bounds(n, chunk_rows), write_chunk, out).concat()
-
-
-# Values (rows x centres x features) of the differences one chunk of
-# ``exact_sq_distances`` holds: 8 MiB of float64.
-EXACT_CHUNK_VALUES = 1 << 20
-
-
-@tf.function(reduce_retracing=True, autograph=False)
-def _exact_sq_distances(rows, origin, centers, chunk_rows):
-    n = tf.shape(rows)[0]
-
-    def write_chunk(i, out):
-        x = tf.cast(rows[i * chunk_rows : (i + 1) * chunk_rows], tf.float64) - origin
-        diff = x[:, tf.newaxis, :] - centers[tf.newaxis, :, :]
-        return out.write(i, tf.reduce_sum(tf.square(diff), axis=2))
-
-    out = tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False)
-    return _for_chunks(_chunk_bounds(n, chunk_rows), write_chunk, out).concat()
-
-
-def exact_sq_distances(rows, origin: np.ndarray, centers: np.ndarray) -> tf.Tensor:
-    """All squared distances (n x m, float64) as sums of squared differences in float64.
-
-    For ``transform``: the GEMM form cancels catastrophically for a row on a centre
-    (1.4e-3 instead of 0 in float32), so reported distances are exact; the rows are
-    widened to float64 a chunk at a time (``EXACT_CHUNK_VALUES`` differences held).
-    ``origin`` and ``centers`` (centred) are float64.
-    """
-    m, d = int(centers.shape[0]), int(rows.shape[1])
-    chunk_rows = max(EXACT_CHUNK_VALUES // max(m * d, 1), 1)
-    args = (tf.constant(origin, tf.float64), tf.constant(centers, tf.float64))
-    return _exact_sq_distances(rows, *args, tf.constant(chunk_rows))
 
 
 def _kpp_chunk(
@@ -736,7 +585,7 @@ def _kpp_chunk(
     column per centre)."""
     d = tf.shape(rows)[1] if rows.shape[1] is None else rows.shape[1]
     x = tf.slice(rows, [start, 0], [size, d]) - origin
-    squared = _chunk_sq_distances(x, centers, center_sqnorm, tf.slice(row_sqnorm, [start], [size]))
+    squared = chunk_sq_distances(x, centers, center_sqnorm, tf.slice(row_sqnorm, [start], [size]))
     nearer = tf.minimum(
         tf.slice(closest, [start], [size])[:, tf.newaxis], tf.cast(squared, tf.float64)
     )
@@ -764,8 +613,8 @@ def _kpp_dynamic(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows
         return state[0] + chunk_potentials, state[1].write(i, chunk_closest)
 
     updated = tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False)
-    n_chunks = _chunk_bounds(n, chunk_rows)
-    potentials, updated = _for_chunks(n_chunks, add_chunk, (potentials, updated))
+    n_chunks = chunk_count(n, chunk_rows)
+    potentials, updated = for_chunks(n_chunks, add_chunk, (potentials, updated))
     return potentials, updated.concat()
 
 
@@ -793,7 +642,7 @@ def _kpp_static(
 
     shape = [chunk_rows, centers.shape[0]] if every else [chunk_rows]
     updated = tf.TensorArray(tf.float64, size=n_chunks, element_shape=shape)
-    potentials, updated = _for_chunks(n_chunks, add_chunk, (potentials, updated))
+    potentials, updated = for_chunks(n_chunks, add_chunk, (potentials, updated))
     closest_out = tf.reshape(updated.stack(), [-1, *shape[1:]])
     if tail:
         chunk_potentials, chunk_closest = _kpp_chunk(
@@ -815,10 +664,10 @@ def kmeanspp_candidates(
     args = (rows, weights, row_sqnorm, closest, origin, centers)
     if len(bounds) == 2:
         return _kpp_static(*args, chunk, 0, n, True)
-    return tuple(_side_by_side(_kpp_static_every, args, chunk, bounds, (False, True)))
+    return tuple(side_by_side(_kpp_static_every, args, chunk, bounds, (False, True)))
 
 
-# One object, so that ``_side_by_side`` traces it once.
+# One object, so that ``side_by_side`` traces it once.
 _kpp_static_every = functools.partial(_kpp_static, every=True)
 
 
@@ -840,80 +689,4 @@ def kmeanspp_pass(
     args = (rows, weights, row_sqnorm, closest, origin, centers)
     if len(bounds) == 2:
         return _kpp_static(*args, chunk, 0, n)
-    return tuple(_side_by_side(_kpp_static, args, chunk, bounds, (False, True)))
-
-
-def objective(x: tf.Tensor, w: tf.Tensor, centers: tf.Tensor) -> tf.Tensor:
-    """The k-means objective of a chunk: sum_i w_i min_k ||x_i - c_k||^2 (GEMM form).
-
-    The same distance code as assignment (``_nearest``); GradientTape differentiates
-    it for gradient k-means (argmin has no gradient, reduce_min does).
-    """
-    _, min_sq = _nearest(x, centers, tf.reduce_sum(tf.square(centers), axis=1))
-    return tf.reduce_sum(w * min_sq)
-
-
-def _objective_and_gradient(rows, weights, origin, centers, chunk_rows):
-    n = tf.shape(rows)[0]
-
-    def add_chunk(i, state):
-        start = i * chunk_rows
-        stop = tf.minimum(start + chunk_rows, n)
-        x = rows[start:stop] - origin
-        with tf.GradientTape() as tape:
-            tape.watch(centers)
-            value = objective(x, weights[start:stop], centers)
-        return state[0] + tf.cast(value, tf.float64), state[1] + tape.gradient(value, centers)
-
-    start = (tf.zeros([], tf.float64), tf.zeros_like(centers))
-    return _for_chunks(_chunk_bounds(n, chunk_rows), add_chunk, start)
-
-
-def _shapeless(dtype: tf.DType):
-    # One trace per dtype with every dimension unknown: shape-specialised traces of a
-    # GradientTape inside tf.function were seen to reuse a gradient graph of another shape.
-    matrix, vector = tf.TensorSpec([None, None], dtype), tf.TensorSpec([None], dtype)
-    scalar = tf.TensorSpec([], tf.int32)
-    signature = [matrix, vector, vector, matrix, scalar]
-    return tf.function(_objective_and_gradient, input_signature=signature, autograph=False)
-
-
-_OBJECTIVE_AND_GRADIENT = {dtype: _shapeless(dtype) for dtype in (tf.float32, tf.float64)}
-
-
-def objective_and_gradient(rows, weights, origin, centers, chunk_rows: int = DEFAULT_CHUNK_ROWS):
-    """E(W) and dE/dW over all ``rows``, one chunk at a time inside the graph."""
-    centers = tf.convert_to_tensor(centers)
-    return _OBJECTIVE_AND_GRADIENT[centers.dtype](
-        rows, weights, origin, centers, tf.constant(chunk_rows, tf.int32)
-    )
-
-
-@tf.function(reduce_retracing=True, autograph=False)
-def moments(rows, chunk_rows: int = 65536):
-    """Per-feature mean and variance in float64: two passes over chunks, so no float64
-    copy of the rows is ever made."""
-    n = tf.shape(rows)[0]
-    n_chunks = _chunk_bounds(n, chunk_rows)
-
-    def chunk(i):
-        return tf.cast(rows[i * chunk_rows : (i + 1) * chunk_rows], tf.float64)
-
-    def add_sum(i, total):
-        return total + tf.reduce_sum(chunk(i), 0)
-
-    mean = _for_chunks(n_chunks, add_sum, tf.zeros_like(rows[0], tf.float64))
-    mean /= tf.cast(n, tf.float64)
-
-    def add_squares(i, squares):
-        return squares + tf.reduce_sum(tf.square(chunk(i) - mean), 0)
-
-    squares = _for_chunks(n_chunks, add_squares, tf.zeros_like(mean))
-    return mean, squares / tf.cast(n, tf.float64)
-
-
-def as_tensor(values, dtype) -> tf.Tensor:
-    """A tensor of ``dtype`` from NumPy or TF input, on the device TF chooses."""
-    if isinstance(values, tf.Tensor) and values.dtype == dtype:
-        return values
-    return tf.convert_to_tensor(np.asarray(values), dtype=dtype)
+    return tuple(side_by_side(_kpp_static, args, chunk, bounds, (False, True)))

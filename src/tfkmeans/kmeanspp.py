@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfkmeans.kernels import _chunk_bounds, _chunk_sq_distances, _for_chunks, _kpp_static
+from tfkmeans.kernels import _kpp_static, chunk_count, chunk_sq_distances, for_chunks
 from tfkmeans.tfload import tf
 
 
@@ -33,7 +33,7 @@ def _candidate_distances(rows, weights, row_sqnorm, origin, closest, centers, ch
         start = i * chunk_rows
         size = tf.minimum(chunk_rows, n - start)
         x = tf.slice(rows, [start, 0], [size, d]) - origin
-        squared = _chunk_sq_distances(
+        squared = chunk_sq_distances(
             x, centers, center_sqnorm, tf.slice(row_sqnorm, [start], [size])
         )
         nearer = tf.minimum(
@@ -46,7 +46,7 @@ def _candidate_distances(rows, weights, row_sqnorm, origin, closest, centers, ch
         tf.zeros_like(centers[:, 0], tf.float64),
         tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False),
     )
-    potentials, nearer = _for_chunks(_chunk_bounds(n, chunk_rows), add_chunk, start)
+    potentials, nearer = for_chunks(chunk_count(n, chunk_rows), add_chunk, start)
     return potentials, nearer.concat()
 
 

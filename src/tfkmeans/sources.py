@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfkmeans import kernels
+from tfkmeans import kernels, row_kernels
 from tfkmeans.kmeanspp import greedy_positions
 from tfkmeans.tfload import tf
 
@@ -183,7 +183,7 @@ class Source(abc.ABC):
         origin = tf.constant(self.origin, centers.dtype)
         total, grad = 0.0, tf.zeros_like(centers)
         for rows, weights in self.chunks():
-            value, chunk_grad = kernels.objective_and_gradient(rows, weights, origin, centers)
+            value, chunk_grad = row_kernels.objective_and_gradient(rows, weights, origin, centers)
             total += float(value)
             grad += chunk_grad
         return total, grad
@@ -279,13 +279,13 @@ class InMemory(Source):
     ) -> None:
         array = X.numpy() if isinstance(X, tf.Tensor) else X
         self.dtype = np.dtype(dtype or array.dtype)
-        self.rows = kernels.as_tensor(array, self.dtype)
+        self.rows = row_kernels.as_tensor(array, self.dtype)
         self.n_features = int(self.rows.shape[1])
         self._n_rows = int(self.rows.shape[0])
         self.weighted = sample_weight is not None
         weights = np.ones(self._n_rows) if sample_weight is None else np.asarray(sample_weight)
         self.sample_weight = weights.astype(np.float64)
-        self.weights = kernels.as_tensor(weights, self.dtype)
+        self.weights = row_kernels.as_tensor(weights, self.dtype)
         # None: chosen per pass from the number of centres (kernels.auto_chunk_rows).
         self.chunk_rows = None if chunk_rows is None else int(chunk_rows)
         self._moments: tuple[np.ndarray, np.ndarray] | None = None
@@ -308,7 +308,7 @@ class InMemory(Source):
                 rows = self.rows.numpy()
                 mean, var = rows.mean(0, dtype=np.float64), rows.var(0, dtype=np.float64)
             else:
-                mean, var = (value.numpy() for value in kernels.moments(self.rows))
+                mean, var = (value.numpy() for value in row_kernels.moments(self.rows))
             self._moments = (representable(mean, self.dtype), var)
         return self._moments
 
@@ -330,7 +330,7 @@ class InMemory(Source):
     def _row_sqnorms(self) -> tf.Tensor:
         """||row - origin||^2, once per source: every k-means++ pass needs it, unchanged."""
         if self._sqnorms is None:
-            self._sqnorms = kernels.row_sqnorms(self.rows, self._tensor(self.origin))
+            self._sqnorms = row_kernels.row_sqnorms(self.rows, self._tensor(self.origin))
         return self._sqnorms
 
     def _sqnorm_total(self) -> float:
@@ -338,7 +338,7 @@ class InMemory(Source):
         inertia that does not depend on the centres."""
         if self._sqnorm is None:
             origin = self._tensor(self.origin)
-            self._sqnorm = float(kernels.weighted_sqnorm(self.rows, self.weights, origin))
+            self._sqnorm = float(row_kernels.weighted_sqnorm(self.rows, self.weights, origin))
         return self._sqnorm
 
     def partial_stats(self, centers: np.ndarray) -> PartialStats:
@@ -365,7 +365,7 @@ class InMemory(Source):
 
     def assign(self, centers: np.ndarray) -> Iterator[Assigned]:
         origin, centers_t = self._tensor(self.origin), self._tensor(centers)
-        labels, sq = kernels.assign(self.rows, origin, centers_t, self.chunk_rows)
+        labels, sq = row_kernels.assign(self.rows, origin, centers_t, self.chunk_rows)
         yield Assigned(labels.numpy(), sq.numpy(), self.sample_weight)
 
     def chunks(self) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
@@ -376,7 +376,7 @@ class InMemory(Source):
 
     def objective_and_gradient(self, centers: tf.Variable) -> tuple[float, tf.Tensor]:
         origin = tf.constant(self.origin, centers.dtype)
-        value, grad = kernels.objective_and_gradient(
+        value, grad = row_kernels.objective_and_gradient(
             self.rows, self.weights, origin, centers, self._chunk(int(centers.shape[0]))
         )
         return float(value), grad
@@ -391,7 +391,7 @@ class InMemory(Source):
 
     def sq_distances(self, centers: np.ndarray) -> np.ndarray:
         """All squared distances to ``centers`` (n x m, float64, exact), for transform."""
-        return kernels.exact_sq_distances(self.rows, self.origin, centers).numpy()
+        return row_kernels.exact_sq_distances(self.rows, self.origin, centers).numpy()
 
     def _exact_weights(self) -> tf.Tensor:
         """float64 weights on the device: k-means++ draws by them exactly."""

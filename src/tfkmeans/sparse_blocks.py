@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tfkmeans import csr_matmul
-from tfkmeans.kernels import PassStats, _steps_loop
+from tfkmeans.kernels import PassStats, steps_loop
 from tfkmeans.sparse_kernels import (
     SCATTER_SUMS_CLUSTERS,
     _add_chunk_stats,
@@ -261,7 +261,7 @@ def lloyd_steps(
     n_parts: int,
 ):
     """Up to ``max_steps`` Lloyd iterations in one call (``kernels.LloydSteps``): the
-    dense path's device loop (``kernels._steps_loop``) over these blocks' passes;
+    dense path's device loop (``kernels.steps_loop``) over these blocks' passes;
     ``history`` (an int tensor) sizes the per-step records. ``center_sqnorm`` are the
     norms of ``centers64`` in the rows' dtype as scikit-learn computes them; later
     steps compute their own."""
@@ -274,7 +274,7 @@ def lloyd_steps(
         norms = tf.where(given, center_sqnorm, own)
         return _stats(blocks, weights, rounded, norms, n_parts, False)
 
-    return _steps_loop(pass_stats, centers64, max_steps, tol, spark_rule, history)
+    return steps_loop(pass_stats, centers64, max_steps, tol, spark_rule, history)
 
 
 @tf.function(reduce_retracing=True, autograph=False)

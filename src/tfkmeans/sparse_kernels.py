@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tfkmeans.kernels import PassStats, _chunk_bounds, _for_chunks
+from tfkmeans.kernels import PassStats, chunk_count, for_chunks
 from tfkmeans.tfload import tf
 
 # Rows per per-cluster sums product in a Lloyd pass (see ``lloyd_stats``).
@@ -88,7 +88,7 @@ def _pass(csr: CSR, chunk_rows, n_parts: int, body, start_state, per_row=()):
             start = lo + i * chunk_rows
             return body(start, tf.minimum(chunk_rows, hi - start), state)
 
-        outs.append(_for_chunks(_chunk_bounds(hi - lo, chunk_rows), step, start_state()))
+        outs.append(for_chunks(chunk_count(hi - lo, chunk_rows), step, start_state()))
     joined = []
     for i, items in enumerate(zip(*[tf.nest.flatten(o) for o in outs], strict=True)):
         if i < len(per_row) and per_row[i]:
@@ -234,7 +234,7 @@ def lloyd_stats(
             return nearest_rows(first, tf.minimum(chunk_rows, start + size - first), outs)
 
         outs = (_rows_out(tf.int32), _rows_out(tf.float64))
-        outs = _for_chunks(_chunk_bounds(size, chunk_rows), step, outs)
+        outs = for_chunks(chunk_count(size, chunk_rows), step, outs)
         labels, nearest = outs[0].concat(), outs[1].concat()
         chunk, local = _chunk(csr, d, start, size)
         return _add_chunk_stats(

@@ -159,7 +159,7 @@ class SparseRows:
         least PART_MIN_WORK products (stored values x centres) to do (and at most ``most``)."""
         work = self.matrix.nnz * n_centers
         most = len(self) if most is None else min(most, len(self))
-        return int(max(1, min(kernels._parallel_threads(), work // PART_MIN_WORK, most)))
+        return int(max(1, min(kernels.parallel_threads(), work // PART_MIN_WORK, most)))
 
     def block_parts(
         self, n_centers: int, rows_per_block: int | None = None

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfkmeans import kernels
+from tfkmeans import kernels, row_kernels
 from tfkmeans.initialization import kmeanspp_draws
 from tfkmeans.kmeanspp import _greedy_steps
 from tfkmeans.sources import InMemory, Source
@@ -96,11 +96,11 @@ def _iterations(rows, weights, origin64, start, tol, chunk_rows: int, block: int
 
     def pass_stats(centers):
         args = (rows, weights_in_dtype, origin, tf.cast(centers, dtype), None, (False, False))
-        return kernels._rows_stats(*args, chunk_rows, 0, n)
+        return kernels.rows_stats(*args, chunk_rows, 0, n)
 
-    steps = kernels._steps_loop(pass_stats, start, block, tol, False, block)
+    steps = kernels.steps_loop(pass_stats, start, block, tol, False, block)
     final = tf.cast(steps.centers + origin64, dtype)
-    labels, distances = kernels._assign_static.python_function(
+    labels, distances = row_kernels._assign_static.python_function(
         rows, origin, tf.cast(tf.cast(final, tf.float64) - origin64, dtype), chunk_rows, 0, n
     )
     return final, labels, distances, steps.steps, steps.inertia, steps.stop

@@ -304,7 +304,7 @@ class SparkKMeansModel(Model, SparkKMeansParams, MLWritable, MLReadable):
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
             import tensorflow as tf
 
-            from tfkmeans import kernels
+            from tfkmeans import row_kernels
 
             origin = centers.mean(axis=0)
             for batch in batches:
@@ -314,7 +314,7 @@ class SparkKMeansModel(Model, SparkKMeansParams, MLWritable, MLReadable):
                 if batch.num_rows:
                     rows, _ = rows_of(batch, n_features, np.float64)
                     rows = unit(rows) if cosine else rows
-                    found, _ = kernels.assign(
+                    found, _ = row_kernels.assign(
                         tf.constant(rows), tf.constant(origin), tf.constant(centers - origin)
                     )
                     labels = found.numpy()

@@ -49,9 +49,9 @@ def part_moments(part: InMemory | SparseSource) -> tuple[np.ndarray, np.ndarray]
     """Per-feature mean and variance of a partition's rows."""
     if isinstance(part, SparseSource):
         return column_moments(part.matrix)
-    from tfkmeans import kernels
+    from tfkmeans import row_kernels
 
-    mean, var = kernels.moments(part.rows)
+    mean, var = row_kernels.moments(part.rows)
     return mean.numpy(), var.numpy()
 
 
