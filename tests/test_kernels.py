@@ -1,5 +1,7 @@
 """The TensorFlow kernels against NumPy brute force."""
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -193,9 +195,10 @@ def test_kmeanspp_pass_matches_numpy(n):
         np.testing.assert_allclose(potentials.numpy(), weights @ nearer, rtol=1e-10)
         np.testing.assert_allclose(updated.numpy(), nearer[:, 0], rtol=1e-10)
         # Every candidate's running distances (one pass per greedy step), in parts and not.
+        every_candidate = functools.partial(kernels._kpp_static, every=True)
         for every in (
-            kernels.kmeanspp_candidates(*args, 1000),
-            kernels.side_by_side(kernels._kpp_static_every, args, 1000, bounds, (False, True)),
+            kernels._kpp_static(*args, 1000, 0, n, True),
+            kernels.side_by_side(every_candidate, args, 1000, bounds, (False, True)),
         ):
             np.testing.assert_allclose(every[0].numpy(), weights @ nearer, rtol=1e-10)
             np.testing.assert_allclose(every[1].numpy(), nearer, rtol=1e-10)

@@ -653,22 +653,7 @@ def _kpp_static(
     return potentials, closest_out
 
 
-def kmeanspp_candidates(
-    rows, weights, row_sqnorm, closest, origin, centers, chunk_rows: int | None = None
-):
-    """Potentials of each of ``centers`` and the n x m running distances each would
-    leave, XLA-compiled in concurrent parts (large inputs): one pass per greedy step,
-    where ``kmeanspp_pass`` takes a second one for the chosen candidate."""
-    n, m = int(rows.shape[0]), int(centers.shape[0])
-    chunk, bounds = pass_layout(n, m, int(rows.shape[1]), chunk_rows)
-    args = (rows, weights, row_sqnorm, closest, origin, centers)
-    if len(bounds) == 2:
-        return _kpp_static(*args, chunk, 0, n, True)
-    return tuple(side_by_side(_kpp_static_every, args, chunk, bounds, (False, True)))
-
-
 # One object, so that ``side_by_side`` traces it once.
-_kpp_static_every = functools.partial(_kpp_static, every=True)
 
 
 def kmeanspp_pass(

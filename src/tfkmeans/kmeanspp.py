@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfkmeans.kernels import _kpp_static, chunk_count, chunk_sq_distances, for_chunks
+from tfkmeans.kernels import _kpp_static, chunk_count, chunk_sq_distances, for_chunks, pass_layout
 from tfkmeans.tfload import tf
 
 
@@ -89,14 +89,22 @@ def _greedy_steps(distances, rows, weights, origin, first, uniforms, n_rows=None
 
 
 @tf.function(autograph=False)
-def _greedy_compiled(rows, weights, row_sqnorm, origin, first, uniforms, chunk_rows: int):
+def _greedy_compiled(
+    rows, weights, row_sqnorm, origin, first, uniforms, chunk_rows: int, bounds: tuple
+):
     """As ``_greedy``, each step's pass XLA-compiled (static shapes: traced and compiled
-    per shape), the loop, cumulative sum and draw in the plain graph around it."""
-    n = int(rows.shape[0])
+    per shape) on each part of ``bounds`` (row ranges with no dependence between them,
+    so TensorFlow runs them at once on its inter-op threads), the loop, cumulative sum
+    and draw in the plain graph around it."""
 
     def distances(closest, centers):
-        args = (rows, weights, row_sqnorm, closest, origin, centers, chunk_rows, 0, n, True)
-        return _kpp_static(*args)
+        args = (rows, weights, row_sqnorm, closest, origin, centers, chunk_rows)
+        parts = [
+            _kpp_static(*args, a, b - a, True) for a, b in zip(bounds, bounds[1:], strict=False)
+        ]
+        if len(parts) == 1:
+            return parts[0]
+        return tf.add_n([p[0] for p in parts]), tf.concat([p[1] for p in parts], 0)
 
     return _greedy_steps(distances, rows, weights, origin, first, uniforms)
 
@@ -141,9 +149,7 @@ def greedy_positions(
     n, d = int(rows.shape[0]), int(rows.shape[1])
     width = d + uniforms.shape[1]
     if n * width * (uniforms.shape[0] + 1) >= COMPILED_MIN_VALUES:
-        chunk = min(n, 1 << max((COMPILED_CHUNK_VALUES // width).bit_length() - 1, 0))
-        args = (tf.constant(first, tf.int32), tf.constant(uniforms, tf.float64), chunk)
-        return _greedy_compiled(rows, weights, row_sqnorm, origin, *args).numpy()
+        return compiled_positions(rows, weights, row_sqnorm, origin, first, uniforms)
     dtype = rows.dtype
     if dtype not in _GREEDY:
         _GREEDY[dtype] = _traced(dtype)
@@ -157,3 +163,21 @@ def greedy_positions(
         tf.constant(chunk_rows, tf.int32),
     )
     return out.numpy()
+
+
+def compiled_positions(
+    rows, weights, row_sqnorm, origin, first: int, uniforms: np.ndarray, chunk_rows=None
+) -> np.ndarray:
+    """``greedy_positions`` with every step's pass XLA-compiled, in concurrent parts
+    where ``kernels.pass_layout`` cuts the pass (one per core), all steps in one call.
+
+    A host loop over the same parts (a call, a host cumsum and a copy of the running
+    distances per step) took 1.26 s at 100,000 x 256, k=100, this 0.90-0.95 s (loaded
+    2-core AMD EPYC, interleaved, same rows). ``chunk_rows`` fixes the chunk size.
+    """
+    n, d, trials = int(rows.shape[0]), int(rows.shape[1]), int(uniforms.shape[1])
+    chunk, bounds = pass_layout(n, trials, d, chunk_rows)
+    if len(bounds) == 2 and chunk_rows is None:
+        chunk = min(n, 1 << max((COMPILED_CHUNK_VALUES // (d + trials)).bit_length() - 1, 0))
+    args = (tf.constant(first, tf.int32), tf.constant(uniforms, tf.float64), chunk, bounds)
+    return _greedy_compiled(rows, weights, row_sqnorm, origin, *args).numpy()
