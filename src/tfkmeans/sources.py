@@ -259,7 +259,8 @@ class Source(abc.ABC):
 
 
 # Up to this many values, the per-feature moments are NumPy's: a TensorFlow call costs
-# more than the arithmetic there (iris: ~0.3 ms for a call, ~20 us in NumPy).
+# more than the arithmetic there (iris: a new source's origin in 0.045 ms; a call to a
+# compiled TensorFlow program alone is ~0.3 ms, quiet 2-core AMD EPYC).
 HOST_MOMENTS_MAX_VALUES = 1 << 20
 
 

@@ -159,8 +159,9 @@ def fit(
         tf.constant(uniforms, tf.float64),
     )
     if kernels.steps_in_parts(size, n_clusters, d):
-        # Lloyd's loop runs faster in concurrent parts (kernels._lloyd_steps_parts), which
-        # one program cannot hold (500k x 4, k=8): the seeding alone here.
+        # The kernels run this Lloyd loop in concurrent parts (kernels._lloyd_steps_parts),
+        # which one program cannot hold: the seeding alone here. At 500k x 4, k=8 both
+        # ways measured the same (0.926 vs 0.919 s, load 1.3); the kernels decide parts.
         return _seeding_program(*args)[1].numpy()
     run = _two_programs if n_clusters >= SEPARATE_FROM_CLUSTERS else _whole_fit
     out = run(
