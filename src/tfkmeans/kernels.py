@@ -297,8 +297,7 @@ def rows_stats(
 _lloyd_stats_static = tf.function(rows_stats, jit_compile=True, autograph=False)
 
 
-@tf.function(autograph=False)
-def side_by_side(kernel, args, chunk_rows: int, bounds, per_row: tuple[bool, ...]):
+def parts_side_by_side(kernel, args, chunk_rows: int, bounds, per_row: tuple[bool, ...]):
     """``kernel(*args, chunk_rows, start, n_rows)`` on each part of ``bounds``, one
     compiled call per part with no dependence between them, so TensorFlow runs them at
     once on its inter-op threads. Outputs are summed, or joined in row order where
@@ -310,6 +309,10 @@ def side_by_side(kernel, args, chunk_rows: int, bounds, per_row: tuple[bool, ...
         tf.concat(list(values), 0) if joined else tf.add_n(list(values))
         for values, joined in zip(zip(*parts, strict=True), per_row, strict=True)
     ]
+
+
+# ``parts_side_by_side`` as a call of its own (traced inside other graphs, it is the body).
+side_by_side = tf.function(parts_side_by_side, autograph=False)
 
 
 # Below this many rows, compiling a single pass with XLA costs more than it saves.
@@ -651,9 +654,6 @@ def _kpp_static(
         potentials += chunk_potentials
         closest_out = tf.concat([closest_out, chunk_closest], 0)
     return potentials, closest_out
-
-
-# One object, so that ``side_by_side`` traces it once.
 
 
 def kmeanspp_pass(

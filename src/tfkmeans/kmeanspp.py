@@ -17,9 +17,18 @@ chunk, as the Lloyd pass.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from tfkmeans.kernels import _kpp_static, chunk_count, chunk_sq_distances, for_chunks, pass_layout
+from tfkmeans.kernels import (
+    _kpp_static,
+    chunk_count,
+    chunk_sq_distances,
+    for_chunks,
+    parts_side_by_side,
+    pass_layout,
+)
 from tfkmeans.tfload import tf
 
 
@@ -98,13 +107,9 @@ def _greedy_compiled(
     and draw in the plain graph around it."""
 
     def distances(closest, centers):
-        args = (rows, weights, row_sqnorm, closest, origin, centers, chunk_rows)
-        parts = [
-            _kpp_static(*args, a, b - a, True) for a, b in zip(bounds, bounds[1:], strict=False)
-        ]
-        if len(parts) == 1:
-            return parts[0]
-        return tf.add_n([p[0] for p in parts]), tf.concat([p[1] for p in parts], 0)
+        args = (rows, weights, row_sqnorm, closest, origin, centers)
+        every = functools.partial(_kpp_static, every=True)
+        return tuple(parts_side_by_side(every, args, chunk_rows, bounds, (False, True)))
 
     return _greedy_steps(distances, rows, weights, origin, first, uniforms)
 

@@ -188,6 +188,13 @@ def _concat_parts(outs):
     return [tf.concat([part[i].concat() for part in outs], 0) for i in range(len(outs[0]))]
 
 
+def _csr_nearest(rows, centers_t, center_sqnorm):
+    """Nearest centre of each row of a CSR block, and ||c||^2 - 2 x.c for every centre
+    (rows x k), from one CSR product."""
+    shifted = center_sqnorm[tf.newaxis, :] - 2.0 * csr_matmul.matmul(rows, centers_t)
+    return tf.argmin(shifted, axis=1, output_type=tf.int32), shifted
+
+
 def _csr_stats(blocks: Blocks, weights, centers, center_sqnorm) -> PassStats:
     """One Lloyd pass with CSR products (``csr_matmul``), unrolled over the CSR
     blocks: per block x.c, then rows^T @ (one-hot labels x weights), d x k, added up
@@ -200,8 +207,7 @@ def _csr_stats(blocks: Blocks, weights, centers, center_sqnorm) -> PassStats:
         blocks.csr, blocks.csr_starts[:-1], blocks.csr_starts[1:], strict=True
     ):
         w = weights[lo:hi]
-        shifted = center_sqnorm[tf.newaxis, :] - 2.0 * csr_matmul.matmul(rows, centers_t)
-        labels = tf.argmin(shifted, axis=1, output_type=tf.int32)
+        labels, shifted = _csr_nearest(rows, centers_t, center_sqnorm)
         weighted = tf.one_hot(labels, k, dtype=w.dtype) * w[:, tf.newaxis]
         sums += tf.cast(csr_matmul.matmul(rows_t, weighted), tf.float64)
         w64 = tf.cast(w, tf.float64)
@@ -289,8 +295,7 @@ def assign(blocks: Blocks, centers, centers64, center_sqnorm, n_parts: int = 1):
         if rows_csr is None:
             labels, _ = _nearest(chunk, centers_t, center_sqnorm)
         else:  # the Lloyd passes' argmin (``_csr_stats``)
-            shifted = center_sqnorm[tf.newaxis, :] - 2.0 * csr_matmul.matmul(rows_csr, centers_t)
-            labels = tf.argmin(shifted, axis=1, output_type=tf.int32)
+            labels, _ = _csr_nearest(rows_csr, centers_t, center_sqnorm)
         local = chunk.indices[:, 0]
         exact = _exact_sq_distances(chunk, local, size, labels, centers64, center_sqnorm64)
         return outs[0].write(outs[0].size(), labels), outs[1].write(outs[1].size(), exact)
