@@ -3,16 +3,19 @@
 What a user runs: ``KMeans(n_clusters=k, random_state=0).fit(X)`` with every other
 parameter at its default (k-means++, one start, tol=1e-4). Each library runs in its
 own process (no library's threads, allocator or imports disturb another's): one
-untimed fit (warm-up: imports, tracing, compilation), then the median of
-``--repeats`` timed fits (of 1 when the warm-up took over ``--long`` seconds). A cold
-run times a new process importing the library and fitting 10,000 x 10, k=8 once.
+untimed fit (warm-up: imports, tracing, compilation), then ``--repeats`` timed fits
+(1 when the warm-up took over ``--long`` seconds). The libraries take turns in
+``--rounds`` rounds (a new process each, the order rotated every round), so a drift
+of the shared machine falls on all of them; a cell is the median of its timed fits
+over all rounds. A cold run (one per library per round) times a new process
+importing the library and fitting 10,000 x 10, k=8 once.
 Inertia is each library's own ``inertia_``, shown relative to scikit-learn's.
 
 Data: make_blobs (cluster_std=10, random_state=0, as bench_lloyd: the blobs overlap,
 so fits take more than a few iterations) in float64, two wide shapes in float32, and
 scikit-learn's bundled iris and digits (float64).
 
-    python benchmarks/bench_default_fit.py [--quick] [--repeats 3] [--only iris,digits]
+    python benchmarks/bench_default_fit.py [--quick] [--rounds 3] [--repeats 3] [--only iris,digits]
         [--libraries tfkmeans,scikit-learn,scikit-learn-intelex] [--out results/default_fit.md]
 """
 
@@ -85,7 +88,7 @@ def worker(library: str, folder: Path, names: list[str], repeats: int, long: flo
         k = SHAPES[name][2]
         warm, inertia, n_iter = fit_seconds(KMeans, X, k)
         times = [fit_seconds(KMeans, X, k)[0] for _ in range(1 if warm > long else repeats)]
-        line = {"name": name, "seconds": statistics.median(times), "runs": len(times)}
+        line = {"name": name, "times": times}
         print(json.dumps({**line, "inertia": inertia, "n_iter": n_iter}), flush=True)
 
 
@@ -120,7 +123,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the four small data sets only")
     parser.add_argument("--only", help="comma-separated data set names")
     parser.add_argument("--libraries", default=",".join(LIBRARIES))
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="turns each library takes")
+    parser.add_argument("--repeats", type=int, default=3, help="timed fits per turn")
     parser.add_argument("--long", type=float, default=20.0, help="one timed fit above this")
     parser.add_argument("--no-cold", action="store_true")
     parser.add_argument("--out", default=str(HERE / "results" / "default_fit.md"))
@@ -141,19 +145,27 @@ def main() -> None:
     libraries = args.libraries.split(",")
     header = machine_line()
     results: dict[str, dict[str, dict]] = {}
-    colds: dict[str, dict] = {}
+    colds: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for name in {*names, COLD}:
             np.save(folder / f"{name}.npy", dataset(name)[0])
-        for library in libraries:
-            common = ["--folder", tmp, "--repeats", str(args.repeats), "--long", str(args.long)]
-            for row in child(["--worker", library, "--names", "|".join(names), *common]):
-                results.setdefault(row["name"], {})[library] = row
-                print(library, row, file=sys.stderr, flush=True)
-            if not args.no_cold:
-                colds[library] = child(["--cold", library, "--folder", tmp])[0]
-                print(library, "cold", colds[library], file=sys.stderr, flush=True)
+        common = ["--folder", tmp, "--repeats", str(args.repeats), "--long", str(args.long)]
+        for round_ in range(args.rounds):
+            shift = round_ % len(libraries)
+            for library in libraries[shift:] + libraries[:shift]:
+                for row in child(["--worker", library, "--names", "|".join(names), *common]):
+                    cell = results.setdefault(row["name"], {}).setdefault(library, {})
+                    cell.setdefault("times", []).extend(row["times"])
+                    cell.update(inertia=row["inertia"], n_iter=row["n_iter"])
+                    print(round_, library, row, file=sys.stderr, flush=True)
+                if not args.no_cold:
+                    cold_row = child(["--cold", library, "--folder", tmp])[0]
+                    colds.setdefault(library, []).append(cold_row)
+                    print(round_, library, "cold", cold_row, file=sys.stderr, flush=True)
+    for row in results.values():
+        for cell in row.values():
+            cell["seconds"] = statistics.median(cell["times"])
     publish(table(header, names, libraries, results, colds, args), args)
 
 
@@ -190,12 +202,16 @@ def table(header, names, libraries, results, colds, args) -> list[str]:
         lines += ["", f"Cold run (new process: import + one fit of {COLD}, k=8, float64):", ""]
         lines.append("| library | import + fit s | of which the fit s |")
         lines.append("|---|---|---|")
-        for lib, cold_row in colds.items():
-            lines.append(f"| {lib} | {cold_row['cold']:.2f} | {cold_row['fit']:.3f} |")
+        for lib, cold_rows in colds.items():
+            total = statistics.median(row["cold"] for row in cold_rows)
+            fit = statistics.median(row["fit"] for row in cold_rows)
+            lines.append(f"| {lib} | {total:.2f} | {fit:.3f} |")
     lines += [
         "",
-        f"Seconds: median of {args.repeats} default fits after one untimed warm-up fit, each "
-        f"library in its own process (one timed fit where the warm-up took over {args.long:g} s). "
+        f"Seconds: median of {args.rounds} x {args.repeats} default fits: {args.rounds} rounds in "
+        "which the libraries take turns (order rotated), each turn a new process with one "
+        f"untimed warm-up fit per data set (one timed fit where it took over {args.long:g} s); "
+        "cold runs: median of one per round. "
         "Ratios below 1 mean tfkmeans is faster than the faster peer.",
     ]
     return lines

@@ -8,6 +8,9 @@ from sklearn.cluster import KMeans as SKKMeans
 from sklearn.datasets import load_digits, make_blobs
 
 from tfkmeans import KMeans, kernels, whole_fit
+from tfkmeans.initialization import kmeanspp_draws
+from tfkmeans.sources import InMemory
+from tfkmeans.tfload import tf
 
 
 @pytest.fixture
@@ -121,3 +124,40 @@ def test_parts_loop_gets_the_seeding_and_keeps_the_answer(calls, monkeypatch):
     ours = KMeans(5, random_state=2).fit(X)
     assert calls == [False]
     assert_same_fit(ours, SKKMeans(5, random_state=2).fit(X), centers_tol=1e-9)
+
+
+def test_flat_call_gives_the_polymorphic_calls_result_and_is_taken():
+    """``whole_fit.call`` skips the polymorphic call's argument binding; where the
+    installed TensorFlow lacks ``_call_flat`` it falls back (same results, slower): this
+    test names that case, so an upgrade that drops it is seen."""
+    X, _ = make_blobs(300, 3, centers=4, random_state=5)
+    source = InMemory(X)
+    size = whole_fit.padded_rows(300)
+    first, uniforms = kmeanspp_draws(source.sample_weight, 4, np.random.RandomState(0))
+    tensors = (
+        whole_fit._padded(source, size),
+        tf.constant(np.r_[source.sample_weight, np.zeros(size - 300)]),
+        tf.constant(source.origin),
+        tf.constant(300),
+        tf.constant(first),
+        tf.constant(uniforms),
+        tf.constant(1e-4 * source.mean_variance, tf.float64),
+    )
+    statics = (kernels.pass_layout(size, 4, 3)[0], 300)
+    flat = whole_fit.call(whole_fit._whole_fit, tensors, statics)
+    polymorphic = whole_fit._whole_fit(*tensors, *statics)
+    for ours, theirs in zip(flat, polymorphic, strict=True):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    assert hasattr(whole_fit._whole_fit.get_concrete_function(*tensors, *statics), "_call_flat")
+
+
+def test_padded_rows_keep_the_rows_and_add_zeros(monkeypatch):
+    X = np.random.RandomState(0).rand(1001, 3).astype(np.float32)
+    size = whole_fit.padded_rows(1001)
+    on_host = whole_fit._padded(InMemory(X), size).numpy()
+    monkeypatch.setattr(whole_fit, "HOST_PAD_MAX_VALUES", 0)  # TensorFlow's pad
+    with_tf = whole_fit._padded(InMemory(X), size).numpy()
+    for padded in (on_host, with_tf):
+        assert padded.dtype == np.float32 and padded.shape == (size, 3)
+        np.testing.assert_array_equal(padded[:1001], X)
+        assert not padded[1001:].any()

@@ -119,9 +119,35 @@ def _whole_fit(rows, weights, origin64, n_rows, first, uniforms, tol, chunk_rows
 
 def _two_programs(rows, weights, origin64, n_rows, first, uniforms, tol, chunk_rows, block):
     """``_seeding`` and ``_iterations`` as two programs (see SEPARATE_FROM_CLUSTERS)."""
-    positions, start, sqnorm = _seeding_program(rows, weights, origin64, n_rows, first, uniforms)
-    args = (rows, weights, origin64, start, tol, chunk_rows, block)
-    return positions, sqnorm, *_iterations_program(*args)
+    seeding = (rows, weights, origin64, n_rows, first, uniforms)
+    positions, start, sqnorm = call(_seeding_program, seeding, ())
+    iterations = call(
+        _iterations_program, (rows, weights, origin64, start, tol), (chunk_rows, block)
+    )
+    return positions, sqnorm, *iterations
+
+
+# Concrete functions by program, static arguments and tensor types (see ``call``).
+_concrete: dict[tuple, object] = {}
+
+
+def call(program, tensors: tuple, statics: tuple) -> tuple:
+    """``program(*tensors, *statics)`` through its concrete function's flat call.
+
+    Why: the polymorphic call binds and canonicalises its arguments and looks up its
+    trace every time, ~0.55 ms where iris' whole fit runs in ~0.15 ms (quiet 2-core AMD
+    EPYC: 0.68 vs 0.13 ms a call; the public ``ConcreteFunction.__call__`` took 3.7 ms).
+    ``_call_flat`` is TensorFlow's own internal entry (Keras and SavedModel call it);
+    where a TensorFlow lacks it, the polymorphic call runs, same results.
+    """
+    key = (program, statics, *((t.dtype, tuple(t.shape)) for t in tensors))
+    concrete = _concrete.get(key)
+    if concrete is None:
+        concrete = _concrete[key] = program.get_concrete_function(*tensors, *statics)
+    flat = getattr(concrete, "_call_flat", None)
+    if flat is None:
+        return program(*tensors, *statics)
+    return flat(list(tensors), concrete.captured_inputs)
 
 
 # From this many clusters, seeding and iterations run as two programs: Lloyd's steps
@@ -131,6 +157,23 @@ def _two_programs(rows, weights, origin64, n_rows, first, uniforms, tol, chunk_r
 # k=8 12.0 vs 16.3; 200k x 8, k=16 819 vs 999; 500k x 4, k=8 2877 vs 3154; iris,
 # digits 2.1 vs 2.5, 10.0 vs 11.5). Why XLA compiles the loop slower there was not found.
 SEPARATE_FROM_CLUSTERS = 32
+
+
+# Up to this many values the padded rows are built in NumPy: a TensorFlow pad is one
+# more op call (0.28 vs 0.09 ms at 10,000 x 10), but copies large rows faster.
+HOST_PAD_MAX_VALUES = 1 << 20
+
+
+def _padded(source: InMemory, size: int) -> tf.Tensor:
+    """The source's rows, then zero rows up to ``size``."""
+    n = source.n_rows
+    if size == n:
+        return source.rows
+    if size * source.n_features > HOST_PAD_MAX_VALUES:
+        return tf.pad(source.rows, [[0, size - n], [0, 0]])
+    rows = np.zeros((size, source.n_features), source.dtype)
+    rows[:n] = source.rows.numpy()
+    return tf.constant(rows)
 
 
 def fit(
@@ -146,12 +189,9 @@ def fit(
     first, uniforms = kmeanspp_draws(source.sample_weight, n_clusters, random_state)
     n, d = source.n_rows, source.n_features
     size = padded_rows(n)
-    rows, weights = source.rows, source.sample_weight
-    if size > n:
-        rows = tf.pad(rows, [[0, size - n], [0, 0]])
-        weights = np.concatenate([weights, np.zeros(size - n)])
+    weights = np.concatenate([source.sample_weight, np.zeros(size - n)])
     args = (
-        rows,
+        _padded(source, size),
         tf.constant(weights, tf.float64),
         tf.constant(source.origin, tf.float64),
         tf.constant(n, tf.int32),
@@ -162,14 +202,13 @@ def fit(
         # The kernels run this Lloyd loop in concurrent parts (kernels._lloyd_steps_parts),
         # which one program cannot hold: the seeding alone here. At 500k x 4, k=8 both
         # ways measured the same (0.926 vs 0.919 s, load 1.3); the kernels decide parts.
-        return _seeding_program(*args)[1].numpy()
-    run = _two_programs if n_clusters >= SEPARATE_FROM_CLUSTERS else _whole_fit
-    out = run(
-        *args,
-        tf.constant(tol * source.mean_variance, tf.float64),
-        kernels.pass_layout(size, n_clusters, d)[0],
-        max_iter,
-    )
+        return call(_seeding_program, args, ())[1].numpy()
+    args = (*args, tf.constant(tol * source.mean_variance, tf.float64))
+    statics = (kernels.pass_layout(size, n_clusters, d)[0], max_iter)
+    if n_clusters >= SEPARATE_FROM_CLUSTERS:
+        out = _two_programs(*args, *statics)
+    else:
+        out = call(_whole_fit, args, statics)
     positions, sqnorm, centers, labels, distances, n_iter, history, stop = (v.numpy() for v in out)
     if stop == kernels.STEPS_EMPTY_CLUSTER:
         return source.take(positions)[0]
