@@ -410,7 +410,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         self._n_features_out = self.n_clusters
         if labels is not None:
             self.labels_ = labels
-            distinct = len(np.unique(labels))
+            distinct = np.count_nonzero(np.bincount(labels, minlength=self.n_clusters))
             if distinct < self.n_clusters:
                 warnings.warn(
                     f"Number of distinct clusters ({distinct}) found smaller than "

@@ -286,7 +286,7 @@ class InMemory(Source):
         self.weighted = sample_weight is not None
         weights = np.ones(self._n_rows) if sample_weight is None else np.asarray(sample_weight)
         self.sample_weight = weights.astype(np.float64)
-        self.weights = row_kernels.as_tensor(weights, self.dtype)
+        self._weights_in_dtype: tf.Tensor | None = None
         # None: chosen per pass from the number of centres (kernels.auto_chunk_rows).
         self.chunk_rows = None if chunk_rows is None else int(chunk_rows)
         self._moments: tuple[np.ndarray, np.ndarray] | None = None
@@ -299,6 +299,14 @@ class InMemory(Source):
     @property
     def n_rows(self) -> int:
         return self._n_rows
+
+    @property
+    def weights(self) -> tf.Tensor:
+        """The weights in the rows' dtype, made on first use (the whole-fit program
+        takes them in float64 and never asks)."""
+        if self._weights_in_dtype is None:
+            self._weights_in_dtype = row_kernels.as_tensor(self.sample_weight, self.dtype)
+        return self._weights_in_dtype
 
     def _chunk(self, n_centers: int) -> int:
         return self.chunk_rows or kernels.auto_chunk_rows(n_centers)
