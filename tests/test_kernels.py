@@ -1,7 +1,5 @@
 """The TensorFlow kernels against NumPy brute force."""
 
-import functools
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -167,41 +165,6 @@ def test_halving_argmin_matches_numpy_including_ties(k, dtype):
         index, smallest = argmin(tf.constant(values, dtype))
         np.testing.assert_array_equal(index.numpy(), values.argmin(0))
         np.testing.assert_array_equal(smallest.numpy(), values.min(0).astype(dtype.as_numpy_dtype))
-
-
-@pytest.mark.parametrize("n", [1001, kernels.XLA_MIN_ROWS + 77])  # plain graph, XLA
-def test_kmeanspp_pass_matches_numpy(n):
-    """k-means++ potentials sum_i w_i min(closest_i, d^2(x_i, c_j)) and the running
-    distance updated by the first centre, chunked."""
-    rng = np.random.RandomState(2)
-    rows, weights = rng.randn(n, 6) + 50, rng.uniform(0.1, 3.0, n)
-    closest, centers = rng.uniform(0, 20, n), rng.randn(4, 6)
-    origin = rows.mean(0)
-    t = tf.constant
-    norms = row_kernels.row_sqnorms(t(rows), t(origin))
-    potentials, updated = kernels.kmeanspp_pass(
-        t(rows), t(weights), norms, t(closest), t(origin), t(centers), 1000
-    )
-    d2 = ((rows[:, None] - origin - centers[None]) ** 2).sum(-1)
-    nearer = np.minimum(closest[:, None], d2)
-    np.testing.assert_allclose(potentials.numpy(), weights @ nearer, rtol=1e-10)
-    np.testing.assert_allclose(updated.numpy(), nearer[:, 0], rtol=1e-10)
-    if n >= kernels.XLA_MIN_ROWS:  # the same pass cut in three parts run side by side
-        args = (t(rows), t(weights), norms, t(closest), t(origin), t(centers))
-        bounds = (0, 20_000, 41_000, n)
-        potentials, updated = kernels.side_by_side(
-            kernels._kpp_static, args, 1000, bounds, (False, True)
-        )
-        np.testing.assert_allclose(potentials.numpy(), weights @ nearer, rtol=1e-10)
-        np.testing.assert_allclose(updated.numpy(), nearer[:, 0], rtol=1e-10)
-        # Every candidate's running distances (one pass per greedy step), in parts and not.
-        every_candidate = functools.partial(kernels._kpp_static, every=True)
-        for every in (
-            kernels._kpp_static(*args, 1000, 0, n, True),
-            kernels.side_by_side(every_candidate, args, 1000, bounds, (False, True)),
-        ):
-            np.testing.assert_allclose(every[0].numpy(), weights @ nearer, rtol=1e-10)
-            np.testing.assert_allclose(every[1].numpy(), nearer, rtol=1e-10)
 
 
 @pytest.mark.parametrize("k", [3, kernels.ONE_HOT_MAX_CLUSTERS, kernels.ONE_HOT_MAX_CLUSTERS + 1])

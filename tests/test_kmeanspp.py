@@ -1,11 +1,15 @@
-"""Greedy k-means++ in one device call picks scikit-learn's rows from the same seed."""
+"""Greedy k-means++ in one device call picks scikit-learn's rows from the same seed;
+one k-means++ pass matches NumPy brute force."""
+
+import functools
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from sklearn.cluster import kmeans_plusplus
 from sklearn.datasets import make_blobs
 
-from tfkmeans import kernels, kmeanspp
+from tfkmeans import kernels, kmeanspp, row_kernels
 from tfkmeans.initialization import greedy_kmeans_plusplus, greedy_steps_by_pass
 from tfkmeans.sources import InMemory
 
@@ -55,3 +59,38 @@ def test_compiled_steps_in_parts_pick_sklearns_rows(monkeypatch):
     )
     positions = kmeanspp.compiled_positions(*args, first, uniforms)
     np.testing.assert_array_equal(positions, expected)
+
+
+@pytest.mark.parametrize("n", [1001, kernels.XLA_MIN_ROWS + 77])  # plain graph, XLA
+def test_kmeanspp_pass_matches_numpy(n):
+    """k-means++ potentials sum_i w_i min(closest_i, d^2(x_i, c_j)) and the running
+    distance updated by the first centre, chunked."""
+    rng = np.random.RandomState(2)
+    rows, weights = rng.randn(n, 6) + 50, rng.uniform(0.1, 3.0, n)
+    closest, centers = rng.uniform(0, 20, n), rng.randn(4, 6)
+    origin = rows.mean(0)
+    t = tf.constant
+    norms = row_kernels.row_sqnorms(t(rows), t(origin))
+    potentials, updated = kmeanspp.kmeanspp_pass(
+        t(rows), t(weights), norms, t(closest), t(origin), t(centers), 1000
+    )
+    d2 = ((rows[:, None] - origin - centers[None]) ** 2).sum(-1)
+    nearer = np.minimum(closest[:, None], d2)
+    np.testing.assert_allclose(potentials.numpy(), weights @ nearer, rtol=1e-10)
+    np.testing.assert_allclose(updated.numpy(), nearer[:, 0], rtol=1e-10)
+    if n >= kernels.XLA_MIN_ROWS:  # the same pass cut in three parts run side by side
+        args = (t(rows), t(weights), norms, t(closest), t(origin), t(centers))
+        bounds = (0, 20_000, 41_000, n)
+        potentials, updated = kernels.side_by_side(
+            kmeanspp._kpp_static, args, 1000, bounds, (False, True)
+        )
+        np.testing.assert_allclose(potentials.numpy(), weights @ nearer, rtol=1e-10)
+        np.testing.assert_allclose(updated.numpy(), nearer[:, 0], rtol=1e-10)
+        # Every candidate's running distances (one pass per greedy step), in parts and not.
+        every_candidate = functools.partial(kmeanspp._kpp_static, every=True)
+        for every in (
+            kmeanspp._kpp_static(*args, 1000, 0, n, True),
+            kernels.side_by_side(every_candidate, args, 1000, bounds, (False, True)),
+        ):
+            np.testing.assert_allclose(every[0].numpy(), weights @ nearer, rtol=1e-10)
+            np.testing.assert_allclose(every[1].numpy(), nearer, rtol=1e-10)

@@ -24,6 +24,7 @@ import numpy as np
 from tfkmeans import kernels, row_kernels
 from tfkmeans.buffers import RING_SIZE, as_tensor, release_unused_memory, zero_copy_ok
 from tfkmeans.columns import RowsSkipped
+from tfkmeans.kmeanspp import kmeanspp_pass
 from tfkmeans.progress import report_rows
 from tfkmeans.sources import Assigned, PartialStats, Source, representable
 from tfkmeans.tfload import tf
@@ -342,7 +343,7 @@ class ChunkedSource(Source):
             else:
                 previous = closest[start : start + n]
             sqnorms = row_kernels.row_sqnorms(rows, origin)
-            part, new = kernels.kmeanspp_pass(
+            part, new = kmeanspp_pass(
                 rows, tf.cast(weights, tf.float64), sqnorms, previous, origin, centers_t
             )
             potentials += part.numpy()

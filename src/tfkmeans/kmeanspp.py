@@ -13,6 +13,11 @@ The plain graph is traced once per dtype (every dimension unknown), so no shape
 ever retraces; from COMPILED_MIN_VALUES of work, each step's pass is XLA-compiled
 instead, once per shape. Distances are in GEMM form on centred rows, chunk by
 chunk, as the Lloyd pass.
+
+Sources that cannot hold the steps (rows read from files, chunk by chunk) step from
+the host instead, one pass per step (``kmeanspp_pass``, dense rows in a tensor); its
+compiled body (``kpp_rows``) is also what the greedy loop's compiled passes and the
+whole fit's seeding run.
 """
 
 from __future__ import annotations
@@ -22,14 +27,120 @@ import functools
 import numpy as np
 
 from tfkmeans.kernels import (
-    _kpp_static,
+    XLA_MIN_ROWS,
+    auto_chunk_rows,
     chunk_count,
     chunk_sq_distances,
     for_chunks,
     parts_side_by_side,
     pass_layout,
+    side_by_side,
 )
 from tfkmeans.tfload import tf
+
+
+def _kpp_chunk(
+    rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm, start, size, every=False
+):
+    """Potentials of ``centers`` over rows[start:start + size], and the running distance
+    to the chosen centres updated by ``centers[0]`` (``every``: by each centre, one
+    column per centre)."""
+    d = tf.shape(rows)[1] if rows.shape[1] is None else rows.shape[1]
+    x = tf.slice(rows, [start, 0], [size, d]) - origin
+    squared = chunk_sq_distances(x, centers, center_sqnorm, tf.slice(row_sqnorm, [start], [size]))
+    nearer = tf.minimum(
+        tf.slice(closest, [start], [size])[:, tf.newaxis], tf.cast(squared, tf.float64)
+    )
+    potentials = tf.reduce_sum(tf.slice(weights, [start], [size])[:, tf.newaxis] * nearer, 0)
+    return potentials, (nearer if every else nearer[:, 0])
+
+
+def _kpp_zeros(centers):
+    center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
+    return center_sqnorm, tf.zeros_like(centers[:, 0], tf.float64)
+
+
+@tf.function(reduce_retracing=True, autograph=False)
+def _kpp_dynamic(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows: int):
+    """Any number of rows, dynamic shapes: small inputs never recompile."""
+    n = tf.shape(rows)[0]
+    center_sqnorm, potentials = _kpp_zeros(centers)
+    args = (rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm)
+
+    def add_chunk(i, state):
+        start = i * chunk_rows
+        chunk_potentials, chunk_closest = _kpp_chunk(
+            *args, start, tf.minimum(chunk_rows, n - start)
+        )
+        return state[0] + chunk_potentials, state[1].write(i, chunk_closest)
+
+    updated = tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False)
+    n_chunks = chunk_count(n, chunk_rows)
+    potentials, updated = for_chunks(n_chunks, add_chunk, (potentials, updated))
+    return potentials, updated.concat()
+
+
+def kpp_rows(
+    rows,
+    weights,
+    row_sqnorm,
+    closest,
+    origin,
+    centers,
+    chunk_rows: int,
+    start: int,
+    n_rows: int,
+    every: bool = False,
+):
+    """Potentials of ``centers`` over rows[start:start + n_rows] and the running distance
+    updated by ``centers[0]`` (``every``: by each centre, one column each), in static
+    shapes: full chunks in a loop, then the tail. The body of ``_kpp_static``, plain so
+    that a program traced around it (the whole fit's seeding) inlines it rather than
+    calling a compiled function."""
+    n_chunks, tail = divmod(n_rows, chunk_rows)
+    center_sqnorm, potentials = _kpp_zeros(centers)
+    args = (rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm)
+
+    def add_chunk(i, state):
+        chunk = _kpp_chunk(*args, start + i * chunk_rows, chunk_rows, every)
+        return state[0] + chunk[0], state[1].write(i, chunk[1])
+
+    shape = [chunk_rows, centers.shape[0]] if every else [chunk_rows]
+    updated = tf.TensorArray(tf.float64, size=n_chunks, element_shape=shape)
+    potentials, updated = for_chunks(n_chunks, add_chunk, (potentials, updated))
+    closest_out = tf.reshape(updated.stack(), [-1, *shape[1:]])
+    if tail:
+        chunk_potentials, chunk_closest = _kpp_chunk(
+            *args, start + n_chunks * chunk_rows, tail, every
+        )
+        potentials += chunk_potentials
+        closest_out = tf.concat([closest_out, chunk_closest], 0)
+    return potentials, closest_out
+
+
+# ``kpp_rows`` XLA-compiled, one trace per shape and static argument.
+_kpp_static = tf.function(kpp_rows, jit_compile=True, autograph=False)
+
+
+def kmeanspp_pass(
+    rows, weights, row_sqnorm, closest, origin, centers, chunk_rows: int | None = None
+):
+    """One k-means++ pass: for each of ``centers`` (float64 weights) the potential
+    sum_i w_i min(closest_i, d^2(x_i, c_j)), and closest updated by ``centers[0]``.
+
+    ``closest`` (float64, per row) is the squared distance to the centres chosen so
+    far (+inf before the first). Chunk by chunk, so no n x m matrix is formed;
+    XLA-compiled for large inputs, in concurrent parts, as the Lloyd pass.
+    """
+    n, m = rows.shape[0], int(centers.shape[0])
+    if n is None or n < XLA_MIN_ROWS:
+        chunk_rows = chunk_rows or auto_chunk_rows(m)
+        return _kpp_dynamic(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows)
+    chunk, bounds = pass_layout(n, m, int(rows.shape[1]), chunk_rows)
+    args = (rows, weights, row_sqnorm, closest, origin, centers)
+    if len(bounds) == 2:
+        return _kpp_static(*args, chunk, 0, n)
+    return tuple(side_by_side(_kpp_static, args, chunk, bounds, (False, True)))
 
 
 def _candidate_distances(rows, weights, row_sqnorm, origin, closest, centers, chunk_rows):

@@ -90,9 +90,11 @@ def _assign_dynamic(rows, origin, centers, chunk_rows: int, dims: tuple[int, int
     return labels_out.concat(), dist_out.concat()
 
 
-@tf.function(jit_compile=True, autograph=False)
-def _assign_static(rows, origin, centers, chunk_rows: int, start: int, n_rows: int):
-    """Rows[start:start + n_rows], XLA-compiled: full chunks in a loop, then the tail."""
+def assign_rows(rows, origin, centers, chunk_rows: int, start: int, n_rows: int):
+    """Labels and exact squared distances of rows[start:start + n_rows], in static
+    shapes: full chunks in a loop, then the tail. The body of ``_assign_static``, plain
+    so that a program traced around it (the whole fit) inlines it rather than calling a
+    compiled function."""
     n_chunks, tail = divmod(n_rows, chunk_rows)
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
     args = (rows, origin, centers, center_sqnorm)
@@ -111,6 +113,10 @@ def _assign_static(rows, origin, centers, chunk_rows: int, start: int, n_rows: i
         tail_labels, tail_exact = _assign_chunk(*args, start + n_chunks * chunk_rows, tail, True)
         labels, exact = tf.concat([labels, tail_labels], 0), tf.concat([exact, tail_exact], 0)
     return labels, exact
+
+
+# ``assign_rows`` XLA-compiled, one trace per shape and static argument.
+_assign_static = tf.function(assign_rows, jit_compile=True, autograph=False)
 
 
 def assign(rows, origin, centers, chunk_rows: int | None = None):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfkmeans import kernels, row_kernels
-from tfkmeans.kmeanspp import compiled_positions, greedy_positions
+from tfkmeans.kmeanspp import compiled_positions, greedy_positions, kmeanspp_pass
 from tfkmeans.tfload import tf
 
 
@@ -431,7 +431,7 @@ class InMemory(Source):
         self._exact_weights()
         if closest is None:
             closest = tf.fill([self.n_rows], tf.constant(np.inf, tf.float64))
-        potentials, closest = kernels.kmeanspp_pass(
+        potentials, closest = kmeanspp_pass(
             self.rows,
             self._weights64,
             self._row_sqnorms(),

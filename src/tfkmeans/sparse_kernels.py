@@ -305,7 +305,7 @@ def sq_distances(csr: CSR, row_sqnorm, centers64, chunk_rows: int, n_parts: int 
 def kmeanspp_pass(
     csr: CSR, weights64, row_sqnorm, closest, centers64, chunk_rows: int, n_parts: int = 1
 ):
-    """One k-means++ pass (see ``kernels.kmeanspp_pass``), all in float64 as
+    """One k-means++ pass (see ``kmeanspp.kmeanspp_pass``), all in float64 as
     scikit-learn's k-means++ computes its distances: the potential of each candidate
     and ``closest`` updated by ``centers64[0]``."""
     d = tf.shape(centers64)[1]

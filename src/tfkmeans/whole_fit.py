@@ -27,7 +27,7 @@ import numpy as np
 
 from tfkmeans import kernels, row_kernels
 from tfkmeans.initialization import kmeanspp_draws
-from tfkmeans.kmeanspp import _greedy_steps
+from tfkmeans.kmeanspp import _greedy_steps, kpp_rows
 from tfkmeans.sources import InMemory, Source
 from tfkmeans.tfload import tf
 
@@ -79,7 +79,7 @@ def _seeding(rows, weights, origin64, n_rows, first, uniforms):
 
     def kpp_distances(closest, centers):
         args = (rows, weights, row_sqnorm, closest, origin, centers, n, 0, n, True)
-        return kernels._kpp_static.python_function(*args)
+        return kpp_rows(*args)
 
     positions = _greedy_steps(kpp_distances, rows, weights, origin, first, uniforms, n_rows)
     start = tf.cast(tf.gather(rows, positions), tf.float64) - origin64
@@ -100,7 +100,7 @@ def _iterations(rows, weights, origin64, start, tol, chunk_rows: int, block: int
 
     steps = kernels.steps_loop(pass_stats, start, block, tol, False, block)
     final = tf.cast(steps.centers + origin64, dtype)
-    labels, distances = row_kernels._assign_static.python_function(
+    labels, distances = row_kernels.assign_rows(
         rows, origin, tf.cast(tf.cast(final, tf.float64) - origin64, dtype), chunk_rows, 0, n
     )
     return final, labels, distances, steps.steps, steps.inertia, steps.stop
