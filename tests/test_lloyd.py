@@ -7,7 +7,7 @@ from sklearn.cluster import KMeans as SkKMeans
 from sklearn.datasets import make_blobs
 
 import tfkmeans
-from tfkmeans import kernels
+from tfkmeans import device_steps, kernels
 from tfkmeans.lloyd import lloyd
 from tfkmeans.sources import InMemory
 
@@ -75,7 +75,7 @@ def traced_for_other_shapes():
 def test_device_iterations_equal_host_iterations(
     overlapping, monkeypatch, dtype, tol_rule, with_far_centre
 ):
-    monkeypatch.setattr(kernels, "STEPS_BLOCK_MAX", 4)  # several device calls per fit
+    monkeypatch.setattr(device_steps, "STEPS_BLOCK_MAX", 4)  # several device calls per fit
     X, init = overlapping
     traced_for_other_shapes()
     kwargs = dict(max_iter=40, tol=1e-6, tol_rule=tol_rule, with_far_centre=with_far_centre)
@@ -120,11 +120,11 @@ def test_device_iterations_in_concurrent_parts_equal_host_iterations(monkeypatch
     pass in parts side by side (``_lloyd_steps_parts``); the parts add up in another
     order, so centres agree to the last bits, iterations and labels exactly (float64:
     float32 sums in other chunks could break a near tie differently)."""
-    monkeypatch.setattr(kernels, "STEPS_MIN_PART_WORK", 1 << 16)
+    monkeypatch.setattr(device_steps, "STEPS_MIN_PART_WORK", 1 << 16)
     monkeypatch.setattr(kernels, "parallel_threads", lambda: 3)
     X, _ = make_blobs(50_000, n_features=3, centers=6, cluster_std=4.0, random_state=7)
     init = X[np.random.RandomState(8).choice(len(X), 6, replace=False)]
-    _, bounds = kernels.pass_layout(len(X), 6, 3, None, kernels.STEPS_MIN_PART_WORK)
+    _, bounds = kernels.pass_layout(len(X), 6, 3, None, device_steps.STEPS_MIN_PART_WORK)
     assert len(bounds) == 4 and len(X) * 9 < kernels.MIN_PART_WORK  # three parts, on device
     kwargs = dict(max_iter=60, tol=1e-8)
     device, got, _ = run(Counting, X, init, np.float64, **kwargs)

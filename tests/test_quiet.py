@@ -34,7 +34,7 @@ def test_a_fit_sweep_prints_nothing_from_tensorflow():
 
 
 def test_retracing_filter_drops_only_our_functions():
-    from tfkmeans import kernels  # noqa: F401 - loads the filter and our functions
+    from tfkmeans import device_steps  # noqa: F401 - loads the filter and our functions
     from tfkmeans.tfload import _OwnRetracing
 
     def record(message):

@@ -7,7 +7,7 @@ import pytest
 from sklearn.cluster import KMeans as SKKMeans
 from sklearn.datasets import load_digits, make_blobs
 
-from tfkmeans import KMeans, kernels, whole_fit
+from tfkmeans import KMeans, device_steps, kernels, whole_fit
 from tfkmeans.initialization import kmeanspp_draws
 from tfkmeans.sources import InMemory
 from tfkmeans.tfload import tf
@@ -117,10 +117,10 @@ def test_not_used_where_the_host_must_see_every_step(calls):
 
 def test_parts_loop_gets_the_seeding_and_keeps_the_answer(calls, monkeypatch):
     # Where Lloyd's loop runs in concurrent parts, only the seeding is compiled here.
-    monkeypatch.setattr(kernels, "STEPS_MIN_PART_WORK", 1 << 12)
+    monkeypatch.setattr(device_steps, "STEPS_MIN_PART_WORK", 1 << 12)
     monkeypatch.setattr(kernels, "parallel_threads", lambda: 2)
     X, _ = make_blobs(40000, 3, centers=5, cluster_std=4.0, random_state=4)
-    assert kernels.steps_in_parts(whole_fit.padded_rows(len(X)), 5, 3)
+    assert device_steps.steps_in_parts(whole_fit.padded_rows(len(X)), 5, 3)
     ours = KMeans(5, random_state=2).fit(X)
     assert calls == [False]
     assert_same_fit(ours, SKKMeans(5, random_state=2).fit(X), centers_tol=1e-9)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfkmeans import kernels, row_kernels
+from tfkmeans import device_steps, kernels, row_kernels
 from tfkmeans.kmeanspp import compiled_positions, greedy_positions, kmeanspp_pass
 from tfkmeans.tfload import tf
 
@@ -55,15 +55,15 @@ class StepsTaken:
     empty_cluster: bool  # stopped before a step that leaves a cluster empty (host repairs it)
 
     @classmethod
-    def from_kernel(cls, out: kernels.LloydSteps, sqnorm: float) -> StepsTaken:
+    def from_kernel(cls, out: device_steps.LloydSteps, sqnorm: float) -> StepsTaken:
         """A kernel's ``LloydSteps``, with ``sqnorm`` (sum w ||x||^2) added to each inertia."""
         steps = int(out.steps)
         return cls(
             out.centers.numpy(),
             [float(value) + sqnorm for value in out.inertia.numpy()[:steps]],
             [float(value) for value in out.shift.numpy()[:steps]],
-            converged=int(out.stop) == kernels.STEPS_CONVERGED,
-            empty_cluster=int(out.stop) == kernels.STEPS_EMPTY_CLUSTER,
+            converged=int(out.stop) == device_steps.STEPS_CONVERGED,
+            empty_cluster=int(out.stop) == device_steps.STEPS_EMPTY_CLUSTER,
         )
 
 
@@ -362,7 +362,7 @@ class InMemory(Source):
         self, centers: np.ndarray, max_steps: int, tol: float, tol_rule: str
     ) -> StepsTaken | None:
         origin = self._tensor(self.origin)
-        out = kernels.lloyd_steps(
+        out = device_steps.lloyd_steps(
             self.rows, self.weights, origin, centers, max_steps, tol, tol_rule, self.chunk_rows
         )
         return None if out is None else StepsTaken.from_kernel(out, self._sqnorm_total())

@@ -29,7 +29,8 @@ from typing import NamedTuple
 import numpy as np
 
 from tfkmeans import csr_matmul
-from tfkmeans.kernels import PassStats, steps_loop
+from tfkmeans.device_steps import steps_loop
+from tfkmeans.kernels import PassStats
 from tfkmeans.sparse_kernels import (
     SCATTER_SUMS_CLUSTERS,
     _add_chunk_stats,
@@ -266,8 +267,8 @@ def lloyd_steps(
     history,
     n_parts: int,
 ):
-    """Up to ``max_steps`` Lloyd iterations in one call (``kernels.LloydSteps``): the
-    dense path's device loop (``kernels.steps_loop``) over these blocks' passes;
+    """Up to ``max_steps`` Lloyd iterations in one call (``device_steps.LloydSteps``): the
+    dense path's device loop (``device_steps.steps_loop``) over these blocks' passes;
     ``history`` (an int tensor) sizes the per-step records. ``center_sqnorm`` are the
     norms of ``centers64`` in the rows' dtype as scikit-learn computes them; later
     steps compute their own."""

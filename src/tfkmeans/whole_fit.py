@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfkmeans import kernels, row_kernels
+from tfkmeans import device_steps, kernels, row_kernels
 from tfkmeans.initialization import kmeanspp_draws
 from tfkmeans.kmeanspp import _greedy_steps, kpp_rows
 from tfkmeans.sources import InMemory, Source
@@ -58,7 +58,7 @@ def applies(source: Source, n_clusters: int, max_iter: int) -> bool:
     """Dense rows in memory whose Lloyd pass runs as one part (larger passes run in
     concurrent parts, one per core, from the host), two clusters or more, and a history
     that fits a block."""
-    if type(source) is not InMemory or source.unit_rows or max_iter > kernels.STEPS_BLOCK_MAX:
+    if type(source) is not InMemory or source.unit_rows or max_iter > device_steps.STEPS_BLOCK_MAX:
         return False
     if n_clusters < 2:  # no greedy step to compile: XLA refuses the empty loop's slices
         return False
@@ -98,7 +98,7 @@ def _iterations(rows, weights, origin64, start, tol, chunk_rows: int, block: int
         args = (rows, weights_in_dtype, origin, tf.cast(centers, dtype), None, (False, False))
         return kernels.rows_stats(*args, chunk_rows, 0, n)
 
-    steps = kernels.steps_loop(pass_stats, start, block, tol, False, block)
+    steps = device_steps.steps_loop(pass_stats, start, block, tol, False, block)
     final = tf.cast(steps.centers + origin64, dtype)
     labels, distances = row_kernels.assign_rows(
         rows, origin, tf.cast(tf.cast(final, tf.float64) - origin64, dtype), chunk_rows, 0, n
@@ -185,7 +185,7 @@ def fit(
 ) -> Fitted | np.ndarray:
     """One restart from k-means++, or its initial centres (centred coordinates) for the
     step-by-step solver: where a step would leave a cluster empty, and where Lloyd's
-    loop runs in concurrent parts (``kernels.steps_in_parts``)."""
+    loop runs in concurrent parts (``device_steps.steps_in_parts``)."""
     first, uniforms = kmeanspp_draws(source.sample_weight, n_clusters, random_state)
     n, d = source.n_rows, source.n_features
     size = padded_rows(n)
@@ -198,8 +198,8 @@ def fit(
         tf.constant(first, tf.int32),
         tf.constant(uniforms, tf.float64),
     )
-    if kernels.steps_in_parts(size, n_clusters, d):
-        # The kernels run this Lloyd loop in concurrent parts (kernels._lloyd_steps_parts),
+    if device_steps.steps_in_parts(size, n_clusters, d):
+        # The kernels run this Lloyd loop in concurrent parts (device_steps._lloyd_steps_parts),
         # which one program cannot hold: the seeding alone here. At 500k x 4, k=8 both
         # ways measured the same (0.926 vs 0.919 s, load 1.3); the kernels decide parts.
         return call(_seeding_program, args, ())[1].numpy()
@@ -210,7 +210,7 @@ def fit(
     else:
         out = call(_whole_fit, args, statics)
     positions, sqnorm, centers, labels, distances, n_iter, history, stop = (v.numpy() for v in out)
-    if stop == kernels.STEPS_EMPTY_CLUSTER:
+    if stop == device_steps.STEPS_EMPTY_CLUSTER:
         return source.take(positions)[0]
     inertia = float(distances[:n] @ source.sample_weight)
     centers = centers.astype(np.float64) - source.origin
