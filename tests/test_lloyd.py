@@ -126,6 +126,7 @@ def test_device_iterations_in_concurrent_parts_equal_host_iterations(monkeypatch
     init = X[np.random.RandomState(8).choice(len(X), 6, replace=False)]
     _, bounds = kernels.pass_layout(len(X), 6, 3, None, device_steps.STEPS_MIN_PART_WORK)
     assert len(bounds) == 4 and len(X) * 9 < kernels.MIN_PART_WORK  # three parts, on device
+    assert device_steps.steps_in_parts(len(X), 6, 3)  # the loop lloyd_steps takes
     kwargs = dict(max_iter=60, tol=1e-8)
     device, got, _ = run(Counting, X, init, np.float64, **kwargs)
     _, expected, _ = run(HostOnly, X, init, np.float64, **kwargs)
