@@ -116,17 +116,17 @@ def test_device_iterations_match_sklearn_float64(overlapping, with_far_centre):
 
 
 def test_device_iterations_in_concurrent_parts_equal_host_iterations(monkeypatch):
-    """With written-out distances (d <= 4) and enough work, the device loop runs each
-    pass in parts side by side (``_lloyd_steps_parts``); the parts add up in another
+    """With written-out distances (d <= 4), the halving argmin (k > 16) and enough work,
+    the device loop runs each pass in parts side by side (``_lloyd_steps_parts``); the parts add up in another
     order, so centres agree to the last bits, iterations and labels exactly (float64:
     float32 sums in other chunks could break a near tie differently)."""
     monkeypatch.setattr(device_steps, "STEPS_MIN_PART_WORK", 1 << 16)
     monkeypatch.setattr(kernels, "parallel_threads", lambda: 3)
-    X, _ = make_blobs(50_000, n_features=3, centers=6, cluster_std=4.0, random_state=7)
-    init = X[np.random.RandomState(8).choice(len(X), 6, replace=False)]
-    _, bounds = kernels.pass_layout(len(X), 6, 3, None, device_steps.STEPS_MIN_PART_WORK)
-    assert len(bounds) == 4 and len(X) * 9 < kernels.MIN_PART_WORK  # three parts, on device
-    assert device_steps.steps_in_parts(len(X), 6, 3)  # the loop lloyd_steps takes
+    X, _ = make_blobs(50_000, n_features=3, centers=20, cluster_std=4.0, random_state=7)
+    init = X[np.random.RandomState(8).choice(len(X), 20, replace=False)]
+    _, bounds = kernels.pass_layout(len(X), 20, 3, None, device_steps.STEPS_MIN_PART_WORK)
+    assert len(bounds) == 4 and len(X) * 23 < kernels.MIN_PART_WORK  # three parts, on device
+    assert device_steps.steps_in_parts(len(X), 20, 3)  # the loop lloyd_steps takes
     kwargs = dict(max_iter=60, tol=1e-8)
     device, got, _ = run(Counting, X, init, np.float64, **kwargs)
     _, expected, _ = run(HostOnly, X, init, np.float64, **kwargs)
@@ -134,8 +134,8 @@ def test_device_iterations_in_concurrent_parts_equal_host_iterations(monkeypatch
     assert got.n_iter == expected.n_iter > 8
     np.testing.assert_allclose(got.centers, expected.centers, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(got.inertia_history, expected.inertia_history, rtol=1e-12)
-    ours = tfkmeans.KMeans(6, init=init, n_init=1, max_iter=60, tol=1e-6).fit(X)
-    sk = SkKMeans(6, init=init, n_init=1, max_iter=60, tol=1e-6, algorithm="lloyd").fit(X)
+    ours = tfkmeans.KMeans(20, init=init, n_init=1, max_iter=60, tol=1e-6).fit(X)
+    sk = SkKMeans(20, init=init, n_init=1, max_iter=60, tol=1e-6, algorithm="lloyd").fit(X)
     assert ours.n_iter_ == sk.n_iter_
     np.testing.assert_array_equal(ours.labels_, sk.labels_)
     np.testing.assert_allclose(ours.cluster_centers_, sk.cluster_centers_, rtol=1e-10)

@@ -119,10 +119,21 @@ def test_parts_loop_gets_the_seeding_and_keeps_the_answer(calls, monkeypatch):
     # Where Lloyd's loop runs in concurrent parts, only the seeding is compiled here.
     monkeypatch.setattr(device_steps, "STEPS_MIN_PART_WORK", 1 << 12)
     monkeypatch.setattr(kernels, "parallel_threads", lambda: 2)
-    X, _ = make_blobs(40000, 3, centers=5, cluster_std=4.0, random_state=4)
-    assert device_steps.steps_in_parts(whole_fit.padded_rows(len(X)), 5, 3)
-    ours = KMeans(5, random_state=2).fit(X)
+    X, _ = make_blobs(40000, 3, centers=20, cluster_std=4.0, random_state=4)
+    assert device_steps.steps_in_parts(whole_fit.padded_rows(len(X)), 20, 3)
+    ours = KMeans(20, random_state=2).fit(X)
     assert calls == [False]
+    assert_same_fit(ours, SKKMeans(20, random_state=2).fit(X), centers_tol=1e-9)
+
+
+def test_xla_argmin_keeps_small_k_in_one_program(calls, monkeypatch):
+    # Up to REDUCE_ARGMIN_MAX_CLUSTERS the loop of a d <= 4 pass stays in the program.
+    monkeypatch.setattr(device_steps, "STEPS_MIN_PART_WORK", 1 << 12)
+    monkeypatch.setattr(kernels, "parallel_threads", lambda: 2)
+    X, _ = make_blobs(40000, 3, centers=5, cluster_std=4.0, random_state=4)
+    assert not device_steps.steps_in_parts(whole_fit.padded_rows(len(X)), 5, 3)
+    ours = KMeans(5, random_state=2).fit(X)
+    assert calls == [True]
     assert_same_fit(ours, SKKMeans(5, random_state=2).fit(X), centers_tol=1e-9)
 
 

@@ -199,9 +199,9 @@ def fit(
         tf.constant(uniforms, tf.float64),
     )
     if device_steps.steps_in_parts(size, n_clusters, d):
-        # The kernels run this Lloyd loop in concurrent parts (device_steps._lloyd_steps_parts),
-        # which one program cannot hold: the seeding alone here. At 500k x 4, k=8 both
-        # ways measured the same (0.926 vs 0.919 s, load 1.3); the kernels decide parts.
+        # The kernels run this Lloyd loop in concurrent parts (device_steps.
+        # _lloyd_steps_parts: d <= 4 with the halving argmin), which one program cannot
+        # hold: the seeding alone here; the kernels decide parts.
         return call(_seeding_program, args, ())[1].numpy()
     args = (*args, tf.constant(tol * source.mean_variance, tf.float64))
     statics = (kernels.pass_layout(size, n_clusters, d)[0], max_iter)
