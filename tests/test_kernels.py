@@ -22,7 +22,8 @@ def brute(rows, weights, origin, centers):
     [(1000, 128), (1000, 4096), (kernels.XLA_MIN_ROWS + 1234, 8192), (kernels.XLA_MIN_ROWS, 4096)],
 )
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("d", [3, 9])  # inner products written out (d <= 4), or a matmul
+# Products written out (d <= 4; under XLA also 9 features x 5 centres), or a matmul.
+@pytest.mark.parametrize("d", [3, 9, 20])
 def test_lloyd_stats_and_assign_match_numpy(n, chunk, dtype, d):
     rng = np.random.RandomState(0)
     rows = (rng.randn(n, d) * 4 + 1000).astype(dtype)
@@ -56,16 +57,20 @@ def test_lloyd_stats_and_assign_match_numpy(n, chunk, dtype, d):
 
 
 @pytest.mark.parametrize("chunk", [None, 4096])  # one chunk, or a loop with a tail
-def test_small_pass_breaks_ties_to_the_lowest_index(chunk):
+@pytest.mark.parametrize("far", [0, 15])  # 5 centres: XLA's argmin; 20: the halving
+def test_small_pass_breaks_ties_to_the_lowest_index(chunk, far):
     """On integer rows and centres, duplicated and equidistant centres tie, and the
-    lowest index wins, in the XLA pass (unrolled dots, halving argmin) as in NumPy."""
+    lowest index wins, in the XLA pass (written-out dots; XLA's argmin up to
+    REDUCE_ARGMIN_MAX_CLUSTERS centres, the halving above) as in NumPy."""
     rng = np.random.RandomState(4)
     n = kernels.XLA_MIN_ROWS + 5
     rows = rng.randint(0, 3, size=(n, 2)).astype(np.float64)
     centers = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 1.0], [1.0, 1.0], [0.0, 2.0]])
+    centers = np.vstack([centers, np.array([[10.0 + i, 10.0] for i in range(far)]).reshape(-1, 2)])
+    assert (len(centers) <= kernels.REDUCE_ARGMIN_MAX_CLUSTERS) == (far == 0)
     weights = rng.uniform(0.5, 2.0, n)
     labels, _, sums, totals, inertia = brute(rows, weights, np.zeros(2), centers)
-    assert totals[3] == 0  # every row near the duplicated centre went to index 2
+    assert totals[3] == 0 and not totals[5:].any()  # rows at the duplicate went to index 2
     t = tf.constant
     stats = kernels.lloyd_stats(t(rows), t(weights), t(np.zeros(2)), t(centers), chunk)
     np.testing.assert_allclose(stats.weights.numpy(), totals, rtol=1e-12)
@@ -157,7 +162,7 @@ def test_sq_distances_match_numpy():
 
 @pytest.mark.parametrize("k", [1, 2, 3, 5, 8, 63, 64, 100, 257])
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
-def test_halving_argmin_matches_numpy_including_ties(k, dtype):
+def test_halving_argmin_matches_numpy_including_ties(k, dtype):  # the pass's from 17 centres
     """The pass's argmin (pairwise halving, XLA-compiled) picks the lowest index on ties."""
     rng = np.random.RandomState(k)
     argmin = tf.function(kernels._argmin_down, jit_compile=True)  # as in the Lloyd pass
@@ -205,3 +210,17 @@ def test_compiled_pass_on_odd_row_counts_matches_numpy(n, chunk, start, d, by_co
     np.testing.assert_array_equal(stats.weights.numpy(), totals)  # the same labels
     np.testing.assert_allclose(stats.sums.numpy(), sums, rtol=1e-12, atol=1e-12)
     assert float(stats.inertia) == pytest.approx(inertia, rel=1e-12, abs=1e-12)
+
+
+def test_products_are_written_out_for_few_centres_and_features_only_under_xla():
+    """``written_out``: always up to UNROLLED_MAX_FEATURES; under XLA also while
+    features x centres <= UNROLLED_MAX_WORK with at most UNROLLED_MAX_CENTERS centres."""
+    assert kernels.written_out(4, 64, xla=False) and kernels.written_out(4, None, xla=True)
+    assert kernels.written_out(10, 8, xla=True) and kernels.written_out(16, 5, xla=True)
+    assert not kernels.written_out(10, 8, xla=False)
+    assert not kernels.written_out(9, 9, xla=True)  # too many centres
+    assert not kernels.written_out(12, 8, xla=True)  # too much work
+    rng = np.random.RandomState(0)
+    a, b = rng.randn(5, 9), rng.randn(300, 9)
+    for unrolled in (True, False):
+        np.testing.assert_allclose(kernels.dots(tf.constant(a), tf.constant(b), unrolled), a @ b.T)

@@ -68,10 +68,32 @@ def _argmin_down(values: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 UNROLLED_MAX_FEATURES = 4
 
 
-def dots(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
-    """a @ b.T, the cross term of the GEMM form (either centres x rows or rows x centres)."""
+# Under XLA, with at most this many centres, the products are written out up to
+# UNROLLED_MAX_WORK features x centres too: XLA's dot of a 10-feature chunk against 8
+# centres is mostly call (in-process interleaved Lloyd loops, quiet 2-core AMD EPYC, ms
+# per iteration, dot vs written out: 10k x 10, k=8 0.179 vs 0.127; 100k x 8, k=8 0.80 vs
+# 0.47; 100k x 6, k=8 0.75 vs 0.43; 100k x 5, k=5 0.80 vs 0.62), but not beyond (100k x
+# 12, k=8 1.49 vs 1.55; 100k x 10, k=10 1.25 vs 1.48; 100k x 6, k=16 1.12 vs 1.87).
+UNROLLED_MAX_CENTERS = 8
+UNROLLED_MAX_WORK = 80
+
+
+def written_out(n_features: int | None, n_centers: int | None, xla: bool) -> bool:
+    """Whether ``dots`` writes the products out as multiply-adds."""
+    if n_features is not None and n_features <= UNROLLED_MAX_FEATURES:
+        return True
+    if not xla or n_features is None or n_centers is None:
+        return False
+    return n_centers <= UNROLLED_MAX_CENTERS and n_features * n_centers <= UNROLLED_MAX_WORK
+
+
+def dots(a: tf.Tensor, b: tf.Tensor, unrolled: bool | None = None) -> tf.Tensor:
+    """a @ b.T, the cross term of the GEMM form (either centres x rows or rows x centres);
+    ``unrolled`` (default: d <= UNROLLED_MAX_FEATURES) writes it out as multiply-adds."""
     d = a.shape[1]
-    if d is not None and d <= UNROLLED_MAX_FEATURES:
+    if unrolled is None:
+        unrolled = written_out(d, None, xla=False)
+    if unrolled:
         return tf.add_n([a[:, j, tf.newaxis] * b[tf.newaxis, :, j] for j in range(d)])
     return tf.matmul(a, b, transpose_b=True)
 
@@ -89,12 +111,15 @@ def nearest_shifted(x: tf.Tensor, centers: tf.Tensor, center_sqnorm: tf.Tensor, 
 
     Under XLA (``xla=True``, static k) distances are laid out centre-major (k x rows)
     and, above REDUCE_ARGMIN_MAX_CLUSTERS, the argmin is the halving of
-    ``_argmin_down``, down whole rows of the GEMM output. A plain graph keeps rows x centres and ``tf.argmin``: there the halving is
-    ~3 log2(k) separate ops (4x slower on ``assign``) and the centre-major layout alone
-    cost 16-22% (``assign`` on 1M x 32, k=64: 101 vs 86 ms).
+    ``_argmin_down``, down whole rows of the GEMM output; few centres and features have
+    their products written out (``written_out``). A plain graph keeps rows x centres
+    and ``tf.argmin``: there the halving is ~3 log2(k) separate ops (4x slower on
+    ``assign``) and the centre-major layout alone cost 16-22% (``assign`` on 1M x 32,
+    k=64: 101 vs 86 ms).
     """
     if xla and centers.shape[0] is not None:
-        partial = center_sqnorm[:, tf.newaxis] - 2.0 * dots(centers, x)
+        unrolled = written_out(centers.shape[1], centers.shape[0], xla=True)
+        partial = center_sqnorm[:, tf.newaxis] - 2.0 * dots(centers, x, unrolled)
         if centers.shape[0] <= REDUCE_ARGMIN_MAX_CLUSTERS:
             return tf.argmin(partial, 0, output_type=tf.int32), tf.reduce_min(partial, 0)
         return _argmin_down(partial)
