@@ -464,9 +464,13 @@ def lloyd_stats(
     return parts if total is None else _add(total, parts)
 
 
-def chunk_sq_distances(x, centers, center_sqnorm, row_sqnorm=None):
-    """Squared distances (rows x m) of centred rows to ``centers``, GEMM form, clipped at 0."""
+def chunk_sq_distances(x, centers, center_sqnorm, row_sqnorm=None, xla: bool = False):
+    """Squared distances (rows x m) of centred rows to ``centers``, GEMM form, clipped at 0.
+
+    ``xla``: traced for XLA, where few centres and features have their products written
+    out (``written_out``; k-means++'s candidates, default fits' seeding programs, in one
+    process interleaved: 100k x 6, 4 candidates 10.8 -> 8.3 ms; 200k x 8 28.4 -> 25.3)."""
     if row_sqnorm is None:
         row_sqnorm = tf.reduce_sum(tf.square(x), axis=1)
-    dots = tf.matmul(x, centers, transpose_b=True)
-    return tf.maximum(row_sqnorm[:, tf.newaxis] - 2.0 * dots + center_sqnorm[tf.newaxis, :], 0.0)
+    cross = dots(x, centers, written_out(x.shape[1], centers.shape[0], xla))
+    return tf.maximum(row_sqnorm[:, tf.newaxis] - 2.0 * cross + center_sqnorm[tf.newaxis, :], 0.0)

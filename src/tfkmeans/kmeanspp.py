@@ -40,14 +40,25 @@ from tfkmeans.tfload import tf
 
 
 def _kpp_chunk(
-    rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm, start, size, every=False
+    rows,
+    weights,
+    row_sqnorm,
+    closest,
+    origin,
+    centers,
+    center_sqnorm,
+    start,
+    size,
+    every=False,
+    xla=False,
 ):
     """Potentials of ``centers`` over rows[start:start + size], and the running distance
     to the chosen centres updated by ``centers[0]`` (``every``: by each centre, one
-    column per centre)."""
+    column per centre). ``xla``: traced for XLA (``chunk_sq_distances``)."""
     d = tf.shape(rows)[1] if rows.shape[1] is None else rows.shape[1]
     x = tf.slice(rows, [start, 0], [size, d]) - origin
-    squared = chunk_sq_distances(x, centers, center_sqnorm, tf.slice(row_sqnorm, [start], [size]))
+    row_sqnorm = tf.slice(row_sqnorm, [start], [size])
+    squared = chunk_sq_distances(x, centers, center_sqnorm, row_sqnorm, xla)
     nearer = tf.minimum(
         tf.slice(closest, [start], [size])[:, tf.newaxis], tf.cast(squared, tf.float64)
     )
@@ -102,7 +113,7 @@ def kpp_rows(
     args = (rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm)
 
     def add_chunk(i, state):
-        chunk = _kpp_chunk(*args, start + i * chunk_rows, chunk_rows, every)
+        chunk = _kpp_chunk(*args, start + i * chunk_rows, chunk_rows, every, True)
         return state[0] + chunk[0], state[1].write(i, chunk[1])
 
     shape = [chunk_rows, centers.shape[0]] if every else [chunk_rows]
@@ -111,7 +122,7 @@ def kpp_rows(
     closest_out = tf.reshape(updated.stack(), [-1, *shape[1:]])
     if tail:
         chunk_potentials, chunk_closest = _kpp_chunk(
-            *args, start + n_chunks * chunk_rows, tail, every
+            *args, start + n_chunks * chunk_rows, tail, every, True
         )
         potentials += chunk_potentials
         closest_out = tf.concat([closest_out, chunk_closest], 0)
@@ -146,20 +157,14 @@ def kmeanspp_pass(
 def _candidate_distances(rows, weights, row_sqnorm, origin, closest, centers, chunk_rows):
     """For each candidate (centred, m x d): its potential sum_i w_i min(closest_i, d^2)
     and the n x m running distances it would leave (float64)."""
-    n, d = tf.shape(rows)[0], tf.shape(rows)[1]
+    n = tf.shape(rows)[0]
     center_sqnorm = tf.reduce_sum(tf.square(centers), axis=1)
+    args = (rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm)
 
     def add_chunk(i, state):
         start = i * chunk_rows
         size = tf.minimum(chunk_rows, n - start)
-        x = tf.slice(rows, [start, 0], [size, d]) - origin
-        squared = chunk_sq_distances(
-            x, centers, center_sqnorm, tf.slice(row_sqnorm, [start], [size])
-        )
-        nearer = tf.minimum(
-            tf.slice(closest, [start], [size])[:, tf.newaxis], tf.cast(squared, tf.float64)
-        )
-        potentials = tf.reduce_sum(tf.slice(weights, [start], [size])[:, tf.newaxis] * nearer, 0)
+        potentials, nearer = _kpp_chunk(*args, start, size, every=True)
         return state[0] + potentials, state[1].write(i, nearer)
 
     start = (
