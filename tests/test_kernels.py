@@ -224,3 +224,12 @@ def test_products_are_written_out_for_few_centres_and_features_only_under_xla():
     a, b = rng.randn(5, 9), rng.randn(300, 9)
     for unrolled in (True, False):
         np.testing.assert_allclose(kernels.dots(tf.constant(a), tf.constant(b), unrolled), a @ b.T)
+
+
+def test_one_part_passes_with_written_out_products_take_longer_chunks(monkeypatch):
+    monkeypatch.setattr(kernels, "parallel_threads", lambda: 1)  # one part
+    auto = kernels.auto_chunk_rows(8)
+    assert kernels.pass_layout(500_000, 8, 4)[0] == kernels.WRITTEN_OUT_CHUNK_FACTOR * auto
+    assert kernels.pass_layout(500_000, 8, 5)[0] == auto  # a dot: cache-sized chunks
+    assert kernels.pass_layout(1000, 8, 4)[0] == 1000
+    assert kernels.pass_layout(500_000, 8, 4, 777)[0] == 777  # a given size is kept
