@@ -105,8 +105,9 @@ def _lloyd_steps_parts(
 
     Why: a pass whose distances are written out (d <= UNROLLED_MAX_FEATURES) compiles to
     fusions and a scatter that run on one core; two parts use both (500k x 4, k=8, a
-    loaded 2-core AMD EPYC: 3.1 -> 2.3 ms per iteration), for less than a host round
-    trip per iteration. A GEMM pass already spreads its work over the cores (200k x 8,
+    loaded 2-core AMD EPYC: 3.1 -> 2.3 ms per iteration, with the halving argmin; with
+    XLA's argmin one program is faster, see ``_steps_layout``), for less than a host
+    round trip per iteration. A GEMM pass already spreads its work over the cores (200k x 8,
     k=16: no faster in two parts, 2.9 vs 3.7 and 8.6 vs 8.7 ms in two runs)."""
 
     def pass_stats(centers):
@@ -141,8 +142,8 @@ def _steps_layout(n: int, k: int, d: int, chunk_rows: int | None = None):
     program: 500k x 4, k=8 0.80 vs 0.63 s; 700k x 2, k=5 0.27 vs 0.22; 400k x 3, k=16
     0.47 vs 0.46; 300k x 2, k=12 0.18 vs 0.17)."""
     halving = k > REDUCE_ARGMIN_MAX_CLUSTERS
-    unrolled = d <= UNROLLED_MAX_FEATURES and halving
-    return pass_layout(n, k, d, chunk_rows, STEPS_MIN_PART_WORK if unrolled else MIN_PART_WORK)
+    parts_pay = d <= UNROLLED_MAX_FEATURES and halving
+    return pass_layout(n, k, d, chunk_rows, STEPS_MIN_PART_WORK if parts_pay else MIN_PART_WORK)
 
 
 def steps_in_parts(n: int, k: int, d: int) -> bool:
