@@ -39,22 +39,12 @@ from tfkmeans.kernels import (
 from tfkmeans.tfload import tf
 
 
-def _kpp_chunk(
-    rows,
-    weights,
-    row_sqnorm,
-    closest,
-    origin,
-    centers,
-    center_sqnorm,
-    start,
-    size,
-    every=False,
-    xla=False,
-):
+def _kpp_chunk(args: tuple, start, size, every=False, xla=False):
     """Potentials of ``centers`` over rows[start:start + size], and the running distance
     to the chosen centres updated by ``centers[0]`` (``every``: by each centre, one
-    column per centre). ``xla``: traced for XLA (``chunk_sq_distances``)."""
+    column per centre). ``args``: (rows, weights, row_sqnorm, closest, origin, centers,
+    center_sqnorm). ``xla``: traced for XLA (``chunk_sq_distances``)."""
+    rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm = args
     d = tf.shape(rows)[1] if rows.shape[1] is None else rows.shape[1]
     x = tf.slice(rows, [start, 0], [size, d]) - origin
     row_sqnorm = tf.slice(row_sqnorm, [start], [size])
@@ -80,9 +70,7 @@ def _kpp_dynamic(rows, weights, row_sqnorm, closest, origin, centers, chunk_rows
 
     def add_chunk(i, state):
         start = i * chunk_rows
-        chunk_potentials, chunk_closest = _kpp_chunk(
-            *args, start, tf.minimum(chunk_rows, n - start)
-        )
+        chunk_potentials, chunk_closest = _kpp_chunk(args, start, tf.minimum(chunk_rows, n - start))
         return state[0] + chunk_potentials, state[1].write(i, chunk_closest)
 
     updated = tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False)
@@ -113,7 +101,7 @@ def kpp_rows(
     args = (rows, weights, row_sqnorm, closest, origin, centers, center_sqnorm)
 
     def add_chunk(i, state):
-        chunk = _kpp_chunk(*args, start + i * chunk_rows, chunk_rows, every, True)
+        chunk = _kpp_chunk(args, start + i * chunk_rows, chunk_rows, every, True)
         return state[0] + chunk[0], state[1].write(i, chunk[1])
 
     shape = [chunk_rows, centers.shape[0]] if every else [chunk_rows]
@@ -122,7 +110,7 @@ def kpp_rows(
     closest_out = tf.reshape(updated.stack(), [-1, *shape[1:]])
     if tail:
         chunk_potentials, chunk_closest = _kpp_chunk(
-            *args, start + n_chunks * chunk_rows, tail, every, True
+            args, start + n_chunks * chunk_rows, tail, every, True
         )
         potentials += chunk_potentials
         closest_out = tf.concat([closest_out, chunk_closest], 0)
@@ -164,7 +152,7 @@ def _candidate_distances(rows, weights, row_sqnorm, origin, closest, centers, ch
     def add_chunk(i, state):
         start = i * chunk_rows
         size = tf.minimum(chunk_rows, n - start)
-        potentials, nearer = _kpp_chunk(*args, start, size, every=True)
+        potentials, nearer = _kpp_chunk(args, start, size, every=True)
         return state[0] + potentials, state[1].write(i, nearer)
 
     start = (
