@@ -146,7 +146,7 @@ def test_flat_call_gives_the_polymorphic_calls_result_and_is_taken():
     size = whole_fit.padded_rows(300)
     first, uniforms = kmeanspp_draws(source.sample_weight, 4, np.random.RandomState(0))
     tensors = (
-        whole_fit._padded(source, size),
+        source.padded(size),
         tf.constant(np.r_[source.sample_weight, np.zeros(size - 300)]),
         tf.constant(source.origin),
         tf.constant(300),
@@ -162,13 +162,15 @@ def test_flat_call_gives_the_polymorphic_calls_result_and_is_taken():
     assert hasattr(whole_fit._whole_fit.get_concrete_function(*tensors, *statics), "_call_flat")
 
 
-def test_padded_rows_keep_the_rows_and_add_zeros(monkeypatch):
-    X = np.random.RandomState(0).rand(1001, 3).astype(np.float32)
+def test_padded_rows_keep_the_rows_and_add_zeros():
+    X = np.random.RandomState(0).rand(1001, 3)
+    source = InMemory(X, dtype=np.float32)
     size = whole_fit.padded_rows(1001)
-    on_host = whole_fit._padded(InMemory(X), size).numpy()
-    monkeypatch.setattr(whole_fit, "HOST_PAD_MAX_VALUES", 0)  # TensorFlow's pad
-    with_tf = whole_fit._padded(InMemory(X), size).numpy()
-    for padded in (on_host, with_tf):
-        assert padded.dtype == np.float32 and padded.shape == (size, 3)
-        np.testing.assert_array_equal(padded[:1001], X)
+    shared = source.padded(size).numpy()  # a view of the source's one copy
+    other = source.padded(size + 7).numpy()  # any other size: TensorFlow's pad
+    for padded, rows in ((shared, size), (other, size + 7)):
+        assert padded.dtype == np.float32 and padded.shape == (rows, 3)
+        np.testing.assert_array_equal(padded[:1001], X.astype(np.float32))
         assert not padded[1001:].any()
+    np.testing.assert_array_equal(source.rows.numpy(), X.astype(np.float32))
+    assert source.padded(1001) is source.rows

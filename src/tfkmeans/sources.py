@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfkmeans import device_steps, kernels, row_kernels
+from tfkmeans import buffers, device_steps, kernels, row_kernels
 from tfkmeans.kmeanspp import compiled_positions, greedy_positions, kmeanspp_pass
 from tfkmeans.tfload import tf
 
@@ -278,9 +278,14 @@ class InMemory(Source):
         chunk_rows: int | None = None,
         origin: np.ndarray | None = None,
     ) -> None:
-        array = X.numpy() if isinstance(X, tf.Tensor) else X
+        array = np.asarray(X.numpy() if isinstance(X, tf.Tensor) else X)
         self.dtype = np.dtype(dtype or array.dtype)
-        self.rows = row_kernels.as_tensor(array, self.dtype)
+        # The one copy of the rows, padded with zero rows (see ``padded``).
+        self._buffer = buffers.padded_copy(array, self.dtype) if array.ndim == 2 else None
+        if self._buffer is None:
+            self.rows = row_kernels.as_tensor(array, self.dtype)
+        else:
+            self.rows = buffers.as_tensor(self._buffer[: len(array)])
         self.n_features = int(self.rows.shape[1])
         self._n_rows = int(self.rows.shape[0])
         self.weighted = sample_weight is not None
@@ -307,6 +312,16 @@ class InMemory(Source):
         if self._weights_in_dtype is None:
             self._weights_in_dtype = row_kernels.as_tensor(self.sample_weight, self.dtype)
         return self._weights_in_dtype
+
+    def padded(self, size: int) -> tf.Tensor:
+        """The rows, then zero rows up to ``size`` rows: the compiled programs' input,
+        shared with ``rows`` where ``size`` is ``buffers.padded_rows(n_rows)``."""
+        n = self._n_rows
+        if size == n:
+            return self.rows
+        if self._buffer is not None and len(self._buffer) == size:
+            return buffers.as_tensor(self._buffer)
+        return tf.pad(self.rows, [[0, size - n], [0, 0]])
 
     def _chunk(self, n_centers: int) -> int:
         return self.chunk_rows or kernels.auto_chunk_rows(n_centers)

@@ -26,14 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfkmeans import device_steps, kernels, row_kernels
+from tfkmeans.buffers import padded_rows
 from tfkmeans.initialization import kmeanspp_draws
 from tfkmeans.kmeanspp import _greedy_steps, kpp_rows
 from tfkmeans.sources import InMemory, Source
 from tfkmeans.tfload import tf
 
-# Sizes a padded row count can take per octave: 16 keeps the padding under 6.25% of
-# the rows while nearby counts share one compiled program.
-SIZES_PER_OCTAVE = 16
 
 
 @dataclass(frozen=True)
@@ -46,12 +44,6 @@ class Fitted:
     inertia: float
     n_iter: int
     history: list[float]
-
-
-def padded_rows(n: int) -> int:
-    """``n`` rounded up to the next of SIZES_PER_OCTAVE sizes per power of two."""
-    step = 1 << max(n.bit_length() - 1 - SIZES_PER_OCTAVE.bit_length() + 1, 0)
-    return -(-n // step) * step
 
 
 def applies(source: Source, n_clusters: int, max_iter: int) -> bool:
@@ -159,23 +151,6 @@ def call(program, tensors: tuple, statics: tuple) -> tuple:
 SEPARATE_FROM_CLUSTERS = 32
 
 
-# Up to this many values the padded rows are built in NumPy: a TensorFlow pad is one
-# more op call (0.28 vs 0.09 ms at 10,000 x 10), but copies large rows faster.
-HOST_PAD_MAX_VALUES = 1 << 20
-
-
-def _padded(source: InMemory, size: int) -> tf.Tensor:
-    """The source's rows, then zero rows up to ``size``."""
-    n = source.n_rows
-    if size == n:
-        return source.rows
-    if size * source.n_features > HOST_PAD_MAX_VALUES:
-        return tf.pad(source.rows, [[0, size - n], [0, 0]])
-    rows = np.zeros((size, source.n_features), source.dtype)
-    rows[:n] = source.rows.numpy()
-    return tf.constant(rows)
-
-
 def fit(
     source: InMemory,
     n_clusters: int,
@@ -191,7 +166,7 @@ def fit(
     size = padded_rows(n)
     weights = np.concatenate([source.sample_weight, np.zeros(size - n)])
     args = (
-        _padded(source, size),
+        source.padded(size),
         tf.constant(weights, tf.float64),
         tf.constant(source.origin, tf.float64),
         tf.constant(n, tf.int32),
