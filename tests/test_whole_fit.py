@@ -148,11 +148,13 @@ def test_flat_call_gives_the_polymorphic_calls_result_and_is_taken():
     tensors = (
         source.padded(size),
         tf.constant(np.r_[source.sample_weight, np.zeros(size - 300)]),
-        tf.constant(source.origin),
+        tf.constant(False),  # the program computes the moments
+        tf.constant(np.zeros(3)),
+        tf.constant(np.zeros(3)),
         tf.constant(300),
         tf.constant(first),
         tf.constant(uniforms),
-        tf.constant(1e-4 * source.mean_variance, tf.float64),
+        tf.constant(1e-4, tf.float64),
     )
     statics = (kernels.pass_layout(size, 4, 3)[0], 300)
     flat = whole_fit.call(whole_fit._whole_fit, tensors, statics)
@@ -174,3 +176,23 @@ def test_padded_rows_keep_the_rows_and_add_zeros():
         assert not padded[1001:].any()
     np.testing.assert_array_equal(source.rows.numpy(), X.astype(np.float32))
     assert source.padded(1001) is source.rows
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_moments_computed_in_the_program_are_numpys_over_the_real_rows(dtype):
+    """The program centres on the rows' mean and scales ``tol`` by their variance, the
+    zero padding past the real rows left out (1001 rows run padded to 1024), and hands
+    both back to the source for the passes after it."""
+    X = make_blobs(1001, 5, centers=3, center_box=(50, 90), random_state=2)[0].astype(dtype)
+    assert whole_fit.padded_rows(1001) > 1001
+    source = InMemory(X)
+    fitted = whole_fit.fit(source, 3, np.random.RandomState(0), 300, 1e-4)
+    assert isinstance(fitted, whole_fit.Fitted)
+    origin, variance = source.known_moments()
+    mean = X.mean(0, dtype=np.float64)
+    # Summed in another order than NumPy's: a few float64 ulps, or the float32 rounding.
+    np.testing.assert_allclose(origin, mean, rtol=max(np.finfo(dtype).eps, 1e-13))
+    np.testing.assert_array_equal(origin, origin.astype(dtype))  # exact in the rows' dtype
+    np.testing.assert_allclose(variance, X.var(0, dtype=np.float64), rtol=1e-10)
+    reference = SKKMeans(3, random_state=0, n_init=1).fit(X)
+    np.testing.assert_allclose(fitted.inertia, reference.inertia_, rtol=1e-5)

@@ -340,6 +340,19 @@ class InMemory(Source):
     def origin(self) -> np.ndarray:
         return self._moments_once()[0] if self._origin is None else self._origin
 
+    def known_moments(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(origin, per-feature variance) where already known or the origin is fixed,
+        else None: the whole-fit program then computes them (``keep_moments``)."""
+        if self._moments is None and self._origin is None:
+            return None
+        return self.origin, self._moments_once()[1]
+
+    def keep_moments(self, origin: np.ndarray, variance: np.ndarray) -> None:
+        """Moments a program computed over these rows (an origin representable in
+        ``dtype``), kept so every later pass centres on the same bits."""
+        if self._moments is None:
+            self._moments = (origin, variance)
+
     @property
     def mean_variance(self) -> float:
         return float(np.mean(self._moments_once()[1]))

@@ -33,7 +33,6 @@ from tfkmeans.sources import InMemory, Source
 from tfkmeans.tfload import tf
 
 
-
 @dataclass(frozen=True)
 class Fitted:
     """One restart, done: centres in the source's centred coordinates (rounded to its
@@ -58,14 +57,36 @@ def applies(source: Source, n_clusters: int, max_iter: int) -> bool:
     return len(kernels.pass_layout(n, n_clusters, source.n_features)[1]) == 2
 
 
-def _seeding(rows, weights, origin64, n_rows, first, uniforms):
-    """Positions of the greedy k-means++ rows, their centred coordinates (float64), and
-    sum_i w_i ||x_i||^2 (the part of each step's inertia the centres leave out).
+def _moments(rows, n_rows, known, origin64, variance):
+    """The source's moments where it ``known``s them, else the rows' own: per-feature
+    mean rounded to the rows' dtype (centring is then exact) and variance, float64,
+    over the real rows (the zero padding left out).
 
-    ``rows`` ends in zero-weight padding past ``n_rows``; ``origin64`` is the source's
-    (the step-by-step solver centres on the same bits). k-means++ passes are one chunk:
-    chunked ones (a loop and a tail inside the greedy loop) did not finish compiling in
-    10 minutes at 50,000 x 16, k=32."""
+    Why here: in the program they are one more fused pass over rows it reads anyway;
+    NumPy or a TensorFlow call before it took ~23 ms of a 270 ms fit at 20,000 x 768
+    float32 and ~0.5 ms of a 10 ms fit at 10,000 x 10 (2-core AMD EPYC)."""
+
+    def own():
+        x, count = tf.cast(rows, tf.float64), tf.cast(n_rows, tf.float64)
+        mean = tf.reduce_sum(x, 0) / count
+        real = tf.range(tf.shape(rows)[0]) < n_rows
+        squares = tf.where(real[:, tf.newaxis], tf.square(x - mean), tf.zeros_like(x))
+        rounded = tf.cast(tf.cast(mean, rows.dtype), tf.float64)
+        return rounded, tf.reduce_sum(squares, 0) / count
+
+    return tf.cond(known, lambda: (origin64, variance), own)
+
+
+def _seeding(rows, weights, known, origin64, variance, n_rows, first, uniforms):
+    """Positions of the greedy k-means++ rows, their centred coordinates (float64),
+    sum_i w_i ||x_i||^2 (the part of each step's inertia the centres leave out), and
+    the moments centred on (``_moments``; the host keeps them in the source, so the
+    step-by-step solver centres on the same bits).
+
+    ``rows`` ends in zero-weight padding past ``n_rows``. k-means++ passes are one
+    chunk: chunked ones (a loop and a tail inside the greedy loop) did not finish
+    compiling in 10 minutes at 50,000 x 16, k=32."""
+    origin64, variance = _moments(rows, n_rows, known, origin64, variance)
     n, origin = rows.shape[0], tf.cast(origin64, rows.dtype)  # exact: representable
     row_sqnorm = tf.reduce_sum(tf.square(rows - origin), 1)
 
@@ -75,14 +96,15 @@ def _seeding(rows, weights, origin64, n_rows, first, uniforms):
 
     positions = _greedy_steps(kpp_distances, rows, weights, origin, first, uniforms, n_rows)
     start = tf.cast(tf.gather(rows, positions), tf.float64) - origin64
-    return positions, start, tf.reduce_sum(weights * tf.cast(row_sqnorm, tf.float64))
+    sqnorm = tf.reduce_sum(weights * tf.cast(row_sqnorm, tf.float64))
+    return positions, start, sqnorm, origin64, variance
 
 
-def _iterations(rows, weights, origin64, start, tol, chunk_rows: int, block: int):
+def _iterations(rows, weights, origin64, variance, start, tol, chunk_rows: int, block: int):
     """Lloyd's steps from ``start`` and the exact assignment to where they end: the
     centres (user coordinates, in the rows' dtype), labels and exact squared distances
     of every row, the steps taken, each step's inertia less sum w ||x||^2, and why the
-    steps stopped. ``tol`` is absolute."""
+    steps stopped. ``tol`` is scikit-learn's: relative to the mean ``variance``."""
     n, dtype = rows.shape[0], rows.dtype
     origin, weights_in_dtype = tf.cast(origin64, dtype), tf.cast(weights, dtype)
 
@@ -90,7 +112,8 @@ def _iterations(rows, weights, origin64, start, tol, chunk_rows: int, block: int
         args = (rows, weights_in_dtype, origin, tf.cast(centers, dtype), None, (False, False))
         return kernels.rows_stats(*args, chunk_rows, 0, n)
 
-    steps = device_steps.steps_loop(pass_stats, start, block, tol, False, block)
+    absolute = tol * tf.reduce_mean(variance)
+    steps = device_steps.steps_loop(pass_stats, start, block, absolute, False, block)
     final = tf.cast(steps.centers + origin64, dtype)
     labels, distances = row_kernels.assign_rows(
         rows, origin, tf.cast(tf.cast(final, tf.float64) - origin64, dtype), chunk_rows, 0, n
@@ -103,20 +126,20 @@ _iterations_program = tf.function(_iterations, jit_compile=True, autograph=False
 
 
 @tf.function(jit_compile=True, autograph=False)
-def _whole_fit(rows, weights, origin64, n_rows, first, uniforms, tol, chunk_rows, block):
-    """``_seeding`` then ``_iterations``, one program."""
-    positions, start, sqnorm = _seeding(rows, weights, origin64, n_rows, first, uniforms)
-    return positions, sqnorm, *_iterations(rows, weights, origin64, start, tol, chunk_rows, block)
+def _whole_fit(rows, weights, known, origin64, variance, n_rows, first, uniforms, tol, *statics):
+    """``_seeding`` then ``_iterations``, one program (``statics``: chunk rows, block)."""
+    seeding = _seeding(rows, weights, known, origin64, variance, n_rows, first, uniforms)
+    positions, start, sqnorm, origin64, variance = seeding
+    iterations = _iterations(rows, weights, origin64, variance, start, tol, *statics)
+    return positions, sqnorm, origin64, variance, *iterations
 
 
-def _two_programs(rows, weights, origin64, n_rows, first, uniforms, tol, chunk_rows, block):
+def _two_programs(rows, weights, known, origin64, variance, n_rows, first, uniforms, tol, *statics):
     """``_seeding`` and ``_iterations`` as two programs (see SEPARATE_FROM_CLUSTERS)."""
-    seeding = (rows, weights, origin64, n_rows, first, uniforms)
-    positions, start, sqnorm = call(_seeding_program, seeding, ())
-    iterations = call(
-        _iterations_program, (rows, weights, origin64, start, tol), (chunk_rows, block)
-    )
-    return positions, sqnorm, *iterations
+    seeding = (rows, weights, known, origin64, variance, n_rows, first, uniforms)
+    positions, start, sqnorm, origin64, variance = call(_seeding_program, seeding, ())
+    iterations = (rows, weights, origin64, variance, start, tol)
+    return positions, sqnorm, origin64, variance, *call(_iterations_program, iterations, statics)
 
 
 # Concrete functions by program, static arguments and tensor types (see ``call``).
@@ -165,10 +188,14 @@ def fit(
     n, d = source.n_rows, source.n_features
     size = padded_rows(n)
     weights = np.concatenate([source.sample_weight, np.zeros(size - n)])
+    known = source.known_moments()
+    origin, variance = (np.zeros(d), np.zeros(d)) if known is None else known
     args = (
         source.padded(size),
         tf.constant(weights, tf.float64),
-        tf.constant(source.origin, tf.float64),
+        tf.constant(known is not None),
+        tf.constant(origin, tf.float64),
+        tf.constant(variance, tf.float64),
         tf.constant(n, tf.int32),
         tf.constant(first, tf.int32),
         tf.constant(uniforms, tf.float64),
@@ -177,17 +204,22 @@ def fit(
         # The kernels run this Lloyd loop in concurrent parts (device_steps.
         # _lloyd_steps_parts: d <= 4 with the halving argmin), which one program cannot
         # hold: the seeding alone here; the kernels decide parts.
-        return call(_seeding_program, args, ())[1].numpy()
-    args = (*args, tf.constant(tol * source.mean_variance, tf.float64))
+        _, start, _, origin, variance = call(_seeding_program, args, ())
+        source.keep_moments(origin.numpy(), variance.numpy())
+        return start.numpy()
+    args = (*args, tf.constant(tol, tf.float64))
     statics = (kernels.pass_layout(size, n_clusters, d)[0], max_iter)
     if n_clusters >= SEPARATE_FROM_CLUSTERS:
         out = _two_programs(*args, *statics)
     else:
         out = call(_whole_fit, args, statics)
-    positions, sqnorm, centers, labels, distances, n_iter, history, stop = (v.numpy() for v in out)
+    positions, sqnorm, origin, variance, centers, labels, distances, n_iter, history, stop = (
+        v.numpy() for v in out
+    )
+    source.keep_moments(origin, variance)
     if stop == device_steps.STEPS_EMPTY_CLUSTER:
         return source.take(positions)[0]
     inertia = float(distances[:n] @ source.sample_weight)
-    centers = centers.astype(np.float64) - source.origin
+    centers = centers.astype(np.float64) - origin
     history = (history[:n_iter] + sqnorm).tolist()
     return Fitted(centers, labels[:n], inertia, int(n_iter), history)
