@@ -27,7 +27,7 @@ import numpy as np
 
 from tfkmeans import device_steps, kernels, row_kernels
 from tfkmeans.initialization import kmeanspp_draws
-from tfkmeans.kmeanspp import _greedy_steps, kpp_rows
+from tfkmeans.kmeanspp import greedy_steps, kpp_rows
 from tfkmeans.sources import InMemory, Source
 from tfkmeans.tfload import tf
 
@@ -81,7 +81,7 @@ def _seeding(rows, weights, origin64, n_rows, first, uniforms):
         args = (rows, weights, row_sqnorm, closest, origin, centers, n, 0, n, True)
         return kpp_rows(*args)
 
-    positions = _greedy_steps(kpp_distances, rows, weights, origin, first, uniforms, n_rows)
+    positions = greedy_steps(kpp_distances, rows, weights, origin, first, uniforms, n_rows)
     start = tf.cast(tf.gather(rows, positions), tf.float64) - origin64
     return positions, start, tf.reduce_sum(weights * tf.cast(row_sqnorm, tf.float64))
 
