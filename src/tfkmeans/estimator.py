@@ -32,11 +32,7 @@ from tfkmeans.minibatch_kmeans import MiniBatchKMeansMixin, MinibatchOnly
 from tfkmeans.progress import IterationReporter, make_reporter, rows_reported_to
 from tfkmeans.sources import InMemory, Source
 from tfkmeans.sparse_source import SparseSource
-from tfkmeans.validation import (
-    as_source,
-    check_init_array,
-    check_n_clusters,
-)
+from tfkmeans.validation import as_source, check_n_clusters, resolve_init, resolve_n_init
 
 # After fitting a file or Spark source, labels_ is kept only up to this many rows (4 bytes
 # each); beyond it, stream them with predict(source, out="labels.parquet").
@@ -236,46 +232,20 @@ class KMeans(
             return None
         return unit_sphere(source.origin)
 
-    def _resolve_n_init(self) -> int:
-        if self.n_init != "auto":
-            n_init = int(self.n_init)
-        elif isinstance(self.init, str) and self.init == "random" or callable(self.init):
-            n_init = self.default_n_init
-        else:
-            n_init = 1
-        if not isinstance(self.init, str) and not callable(self.init) and n_init != 1:
-            warnings.warn(
-                "Explicit initial center position passed: performing only one init in "
-                f"{type(self).__name__} instead of n_init={n_init}.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            n_init = 1
-        self._n_init = n_init
-        return n_init
-
-    def _source_for_fit(self, X, sample_weight) -> tuple[Source, np.ndarray | None]:
+    def _as_source(self, X, sample_weight, *, reset: bool) -> tuple[Source, np.ndarray | None]:
+        """X as a Source in this estimator's chunk size and metric (and its rows, when
+        in memory); ``reset`` records its features, else checks them."""
         return as_source(
-            self, X, sample_weight, reset=True, chunk_rows=self._chunk_rows, unit=self._cosine
+            self, X, sample_weight, reset=reset, chunk_rows=self._chunk_rows, unit=self._cosine
         )
 
     def _init_centers(self, source: Source, rows, random_state) -> np.ndarray:
-        if self.algorithm == "minibatch" and isinstance(self.init, str):
-            # As MiniBatchKMeans: initialise on a sample of init_size rows.
-            init_size = self._init_size
-            if init_size < source.n_rows:
-                points = source.sample_source(init_size, random_state)
-                centers = initial_centers(points, self.n_clusters, self.init, random_state)
-                return self._project(source, centers)
-        init = self.init
-        if callable(init):
-            if rows is None:
-                raise TypeError("a callable init needs in-memory X; pass an array instead")
-            init = init(rows, self.n_clusters, random_state=random_state)
-            init = check_init_array(init, self.n_clusters, source.n_features)
-        elif not isinstance(init, str):
-            init = check_init_array(init, self.n_clusters, source.n_features)
-        centers = initial_centers(source, self.n_clusters, init, random_state)
+        points, init = source, self.init
+        if self.algorithm == "minibatch" and isinstance(init, str):
+            points = self._init_sample(source, random_state)
+        else:
+            init = resolve_init(init, rows, self.n_clusters, source.n_features, random_state)
+        centers = initial_centers(points, self.n_clusters, init, random_state)
         return self._project(source, centers)
 
     def _project(self, source: Source, centers: np.ndarray) -> np.ndarray:
@@ -327,7 +297,7 @@ class KMeans(
         self._validate_params()
         self._check_algorithm_params()
         self._stream = self._random_state = None  # a later partial_fit starts from this fit
-        source, rows = self._source_for_fit(X, sample_weight)
+        source, rows = self._as_source(X, sample_weight, reset=True)
         check_n_clusters(self.n_clusters, source.n_rows)
         if self.algorithm == "minibatch":
             self._minibatch_sizes(source.n_rows)
@@ -359,7 +329,9 @@ class KMeans(
     def _fit_runs(self, source: Source, rows, reporter: IterationReporter, random_state):
         """Every restart from its own initial centres; the best as (centres, labels,
         inertia, n_iter, history)."""
-        n_init = self._resolve_n_init()
+        n_init = self._n_init = resolve_n_init(
+            self.n_init, self.init, self.default_n_init, type(self).__name__
+        )
         keep_labels = rows is not None or source.n_rows <= MAX_ROWS_FOR_LABELS
         best = None
         if self._whole_fit_applies(source):
@@ -414,10 +386,7 @@ class KMeans(
 
     def _source_for_predict(self, X, sample_weight=None) -> Source:
         check_is_fitted(self)
-        source, _ = as_source(
-            self, X, sample_weight, reset=False, chunk_rows=self._chunk_rows, unit=self._cosine
-        )
-        return source
+        return self._as_source(X, sample_weight, reset=False)[0]
 
     def _centers_for(self, source: Source) -> np.ndarray:
         return self.cluster_centers_.astype(np.float64) - source.origin

@@ -1,7 +1,8 @@
 """What ``algorithm="minibatch"`` adds to ``tfkmeans.KMeans``, as scikit-learn's
-``MiniBatchKMeans`` does it: the batch and init sizes, the best of several starts
-on a sample, a run over shuffled batches, and ``partial_fit`` for data that
-arrives in chunks. The steps themselves are ``tfkmeans.minibatch``'s.
+``MiniBatchKMeans`` does it: the batch and init sizes, initial centres from a
+sample, the best of several starts, a run over shuffled batches, and
+``partial_fit`` for data that arrives in chunks. The steps themselves are
+``tfkmeans.minibatch``'s.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tfkmeans.minibatch import step as minibatch_step
 from tfkmeans.progress import IterationReporter
 from tfkmeans.sources import Source
 from tfkmeans.tfload import tf
-from tfkmeans.validation import as_source, check_n_clusters
+from tfkmeans.validation import check_n_clusters
 
 # Rows per mini-batch when batch_size is not set (scikit-learn's MiniBatchKMeans default).
 MINIBATCH_SIZE = 1024
@@ -49,8 +50,8 @@ class MinibatchOnly:
 
 
 class MiniBatchKMeansMixin:
-    """The mini-batch side of KMeans; the host class gives ``_init_centers``,
-    ``_assign``, ``_normalizer``, ``_chunk_rows`` and ``_cosine``."""
+    """The mini-batch side of KMeans; the host class gives ``_as_source``,
+    ``_init_centers``, ``_assign`` and ``_normalizer``."""
 
     @property
     def _minibatch_size(self) -> int:
@@ -73,6 +74,12 @@ class MiniBatchKMeansMixin:
             )
             init_size = 3 * self.n_clusters
         self._init_size = min(init_size, n_rows)
+
+    def _init_sample(self, source: Source, random_state) -> Source:
+        """The rows a named init runs on: a sample of ``_init_size`` rows, as MiniBatchKMeans."""
+        if self._init_size < source.n_rows:
+            return source.sample_source(self._init_size, random_state)
+        return source
 
     def _best_start(self, source: Source, starts: list[np.ndarray], random_state) -> np.ndarray:
         """The initial centres with the lowest inertia on a validation sample."""
@@ -111,14 +118,7 @@ class MiniBatchKMeansMixin:
         """
         self._validate_params()
         first = not hasattr(self, "cluster_centers_")
-        source, rows = as_source(
-            self,
-            X,
-            sample_weight,
-            reset=first,
-            chunk_rows=self._chunk_rows,
-            unit=self._cosine,
-        )
+        source, rows = self._as_source(X, sample_weight, reset=first)
         if first:
             check_n_clusters(self.n_clusters, source.n_rows)
             self._minibatch_sizes(source.n_rows)
