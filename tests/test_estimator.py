@@ -166,7 +166,7 @@ def test_verbose_reports_each_algorithm_the_same_way(capsys, algorithm):
 
 
 def test_same_clustering_is_equality_up_to_cluster_order():
-    from tfkmeans.estimator import same_clustering
+    from tfkmeans.labelling import same_clustering
 
     labels = np.array([0, 0, 1, 2, 2, 1])
     assert same_clustering(labels, np.array([2, 2, 0, 1, 1, 0]))  # renamed clusters

@@ -91,7 +91,7 @@ def test_pass_in_concurrent_parts_matches_numpy():
     args = (rows_t, weights_t, origin, centers_t, None, (False, False))
     bounds = (0, 4 * chunk, 9 * chunk, n)
     stats = kernels.PassStats(
-        *kernels.side_by_side(kernels._lloyd_stats_static, args, chunk, bounds, (False,) * 3)
+        *kernels.side_by_side(kernels.lloyd_stats_static, args, chunk, bounds, (False,) * 3)
     )
     np.testing.assert_allclose(stats.sums.numpy(), sums, rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(stats.weights.numpy(), totals, rtol=1e-12)
@@ -205,7 +205,7 @@ def test_compiled_pass_on_odd_row_counts_matches_numpy(n, chunk, start, d, by_co
         tf.constant(np.ascontiguousarray(rows.T) if by_column else rows),
         *(tf.constant(a) for a in (weights, np.zeros(d), centers)),
     )
-    stats = kernels._lloyd_stats_static(*args, None, layout, chunk, start, n)
+    stats = kernels.lloyd_stats_static(*args, None, layout, chunk, start, n)
     assert totals[5] == 0  # rows at 0 tie between centres 4 and 5 (and any other at 0)
     np.testing.assert_array_equal(stats.weights.numpy(), totals)  # the same labels
     np.testing.assert_allclose(stats.sums.numpy(), sums, rtol=1e-12, atol=1e-12)

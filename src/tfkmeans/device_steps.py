@@ -19,9 +19,9 @@ from tfkmeans.kernels import (
     XLA_LOOP_MIN_VALUES,
     XLA_MIN_ROWS,
     PassStats,
-    _dynamic_rows_stats,
-    _lloyd_stats_static,
     auto_chunk_rows,
+    dynamic_rows_stats,
+    lloyd_stats_static,
     pass_layout,
     rows_stats,
     side_by_side,
@@ -112,7 +112,7 @@ def _lloyd_steps_parts(
 
     def pass_stats(centers):
         args = (rows, weights, origin, tf.cast(centers, rows.dtype), None, (False, False))
-        parts = side_by_side(_lloyd_stats_static, args, chunk_rows, bounds, (False,) * 3)
+        parts = side_by_side(lloyd_stats_static, args, chunk_rows, bounds, (False,) * 3)
         return PassStats(*parts)
 
     return steps_loop(pass_stats, centers, max_steps, tol, spark_rule, block)
@@ -127,7 +127,7 @@ def _lloyd_steps_dynamic(
 
     def pass_stats(centers):
         args = (rows, weights, origin, tf.cast(centers, rows.dtype), None, (False, False))
-        return _dynamic_rows_stats(*args, chunk_rows, dims)
+        return dynamic_rows_stats(*args, chunk_rows, dims)
 
     return steps_loop(pass_stats, centers, max_steps, tol, spark_rule, block)
 

@@ -7,9 +7,7 @@ done by the Source (TensorFlow kernels) and the host-side solver.
 
 from __future__ import annotations
 
-import functools
 import os
-import types
 import warnings
 from numbers import Integral, Real
 
@@ -28,50 +26,26 @@ from sklearn.utils.validation import check_is_fitted
 from tfkmeans import persist, whole_fit
 from tfkmeans.gradient import OPTIMIZERS, default_learning_rate, gradient_descent, make_optimizer
 from tfkmeans.initialization import initial_centers
+from tfkmeans.labelling import final_assignment, same_clustering
 from tfkmeans.lloyd import lloyd, unit_sphere
-from tfkmeans.minibatch import MiniBatchState, minibatch
-from tfkmeans.minibatch import step as minibatch_step
+from tfkmeans.minibatch_kmeans import MiniBatchKMeansMixin, MinibatchOnly
 from tfkmeans.progress import IterationReporter, make_reporter, rows_reported_to
 from tfkmeans.sources import InMemory, Source
 from tfkmeans.sparse_source import SparseSource
-from tfkmeans.tfload import tf
-from tfkmeans.validation import (
-    as_source,
-    check_init_array,
-    check_n_clusters,
-)
+from tfkmeans.validation import as_source, check_n_clusters, resolve_init, resolve_n_init
 
 # After fitting a file or Spark source, labels_ is kept only up to this many rows (4 bytes
 # each); beyond it, stream them with predict(source, out="labels.parquet").
 MAX_ROWS_FOR_LABELS = 10_000_000
-# Rows per mini-batch when batch_size is not set (scikit-learn's MiniBatchKMeans default).
-MINIBATCH_SIZE = 1024
 
 
-class _MinibatchOnly:
-    """``partial_fit`` exists for algorithm="minibatch" only: elsewhere ``hasattr`` is
-    False and a call says why, instead of silently running a mini-batch step."""
-
-    def __init__(self, method) -> None:
-        self.method = method
-        functools.update_wrapper(self, method)
-
-    def __get__(self, obj, owner=None):
-        if obj is None:
-            return self
-        if obj.algorithm != "minibatch":
-            raise AttributeError(self.why(obj))
-        return types.MethodType(self.method, obj)
-
-    @staticmethod
-    def why(obj) -> str:
-        return (
-            f"partial_fit needs algorithm='minibatch' (this KMeans has "
-            f"algorithm={obj.algorithm!r}, which fits all rows at once with fit)"
-        )
-
-
-class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
+class KMeans(
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    ClusterMixin,
+    MiniBatchKMeansMixin,
+    BaseEstimator,
+):
     """k-means clustering on TensorFlow, with scikit-learn's API and defaults.
 
     Parameters and fitted attributes follow ``sklearn.cluster.KMeans``; with the
@@ -249,28 +223,6 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         return self.batch_size
 
     @property
-    def _minibatch_size(self) -> int:
-        return getattr(self, "_batch_size", None) or self.batch_size or MINIBATCH_SIZE
-
-    def _minibatch_sizes(self, n_rows: int) -> None:
-        """``_batch_size`` (at most n) and ``_init_size``, as MiniBatchKMeans sets them."""
-        self._batch_size = min(self.batch_size or MINIBATCH_SIZE, n_rows)
-        init_size = self.init_size
-        if init_size is None:
-            init_size = 3 * self._batch_size
-            if init_size < self.n_clusters:
-                init_size = 3 * self.n_clusters
-        elif init_size < self.n_clusters:
-            warnings.warn(
-                f"init_size={init_size} should be larger than n_clusters={self.n_clusters}. "
-                "Setting it to min(3*n_clusters, n_samples)",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            init_size = 3 * self.n_clusters
-        self._init_size = min(init_size, n_rows)
-
-    @property
     def _cosine(self) -> bool:
         return self.metric == "cosine"
 
@@ -280,53 +232,21 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             return None
         return unit_sphere(source.origin)
 
-    def _resolve_n_init(self) -> int:
-        if self.n_init != "auto":
-            n_init = int(self.n_init)
-        elif isinstance(self.init, str) and self.init == "random" or callable(self.init):
-            n_init = self.default_n_init
-        else:
-            n_init = 1
-        if not isinstance(self.init, str) and not callable(self.init) and n_init != 1:
-            warnings.warn(
-                "Explicit initial center position passed: performing only one init in "
-                f"{type(self).__name__} instead of n_init={n_init}.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            n_init = 1
-        self._n_init = n_init
-        return n_init
-
-    def _source_for_fit(self, X, sample_weight) -> tuple[Source, np.ndarray | None]:
+    def _as_source(self, X, sample_weight, *, reset: bool) -> tuple[Source, np.ndarray | None]:
+        """X as a Source in this estimator's chunk size and metric (and its rows, when
+        in memory); ``reset`` records its features, else checks them."""
         return as_source(
-            self, X, sample_weight, reset=True, chunk_rows=self._chunk_rows, unit=self._cosine
+            self, X, sample_weight, reset=reset, chunk_rows=self._chunk_rows, unit=self._cosine
         )
 
     def _init_centers(self, source: Source, rows, random_state) -> np.ndarray:
-        if self.algorithm == "minibatch" and isinstance(self.init, str):
-            # As MiniBatchKMeans: initialise on a sample of init_size rows.
-            init_size = self._init_size
-            if init_size < source.n_rows:
-                points = source.sample_source(init_size, random_state)
-                centers = initial_centers(points, self.n_clusters, self.init, random_state)
-                return self._project(source, centers)
-        init = self.init
-        if callable(init):
-            if rows is None:
-                raise TypeError("a callable init needs in-memory X; pass an array instead")
-            init = init(rows, self.n_clusters, random_state=random_state)
-            init = check_init_array(init, self.n_clusters, source.n_features)
-        elif not isinstance(init, str):
-            init = check_init_array(init, self.n_clusters, source.n_features)
-        centers = initial_centers(source, self.n_clusters, init, random_state)
+        points, init = source, self.init
+        if self.algorithm == "minibatch" and isinstance(init, str):
+            points = self._init_sample(source, random_state)
+        else:
+            init = resolve_init(init, rows, self.n_clusters, source.n_features, random_state)
+        centers = initial_centers(points, self.n_clusters, init, random_state)
         return self._project(source, centers)
-
-    def _best_start(self, source: Source, starts: list[np.ndarray], random_state) -> np.ndarray:
-        """The initial centres with the lowest inertia on a validation sample."""
-        points = source.sample_source(self._init_size, random_state)
-        scores = [final_assignment(points, c, False)[1] for c in starts]
-        return starts[int(np.argmin(scores))]
 
     def _project(self, source: Source, centers: np.ndarray) -> np.ndarray:
         normalize = self._normalizer(source)
@@ -348,23 +268,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             )
             return result.centers, result.n_iter, result.objective_history
         if self.algorithm == "minibatch":
-            result = minibatch(
-                source.batches(self._minibatch_size, random_state),
-                source.origin,
-                centers,
-                n_rows=source.n_rows,
-                batch_size=self._minibatch_size,
-                max_iter=self.max_iter,
-                tol=self.tol * source.mean_variance if self.tol > 0 else 0.0,
-                max_no_improvement=self.max_no_improvement or 0,
-                reassignment_ratio=self.reassignment_ratio,
-                random_state=random_state,
-                normalize=normalize,
-                on_iteration=reporter,
-            )
-            self._counts = result.counts
-            self.n_steps_ = result.n_steps
-            return result.centers, result.n_iter, result.history
+            return self._run_minibatch(source, centers, reporter, random_state, normalize)
         result = lloyd(
             source,
             centers,
@@ -393,7 +297,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         self._validate_params()
         self._check_algorithm_params()
         self._stream = self._random_state = None  # a later partial_fit starts from this fit
-        source, rows = self._source_for_fit(X, sample_weight)
+        source, rows = self._as_source(X, sample_weight, reset=True)
         check_n_clusters(self.n_clusters, source.n_rows)
         if self.algorithm == "minibatch":
             self._minibatch_sizes(source.n_rows)
@@ -425,7 +329,9 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def _fit_runs(self, source: Source, rows, reporter: IterationReporter, random_state):
         """Every restart from its own initial centres; the best as (centres, labels,
         inertia, n_iter, history)."""
-        n_init = self._resolve_n_init()
+        n_init = self._n_init = resolve_n_init(
+            self.n_init, self.init, self.default_n_init, type(self).__name__
+        )
         keep_labels = rows is not None or source.n_rows <= MAX_ROWS_FOR_LABELS
         best = None
         if self._whole_fit_applies(source):
@@ -476,75 +382,11 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         labels, inertia = final_assignment(source, centers, keep_labels)
         return labels, (0.5 * inertia if self._cosine else inertia)
 
-    @_MinibatchOnly
-    def partial_fit(self, X, y=None, sample_weight=None):
-        """One mini-batch step on X, for data that arrives in chunks.
-
-        The first call initialises the centres on X; every call leaves
-        ``cluster_centers_`` usable. Later calls must have the same features.
-        """
-        self._validate_params()
-        first = not hasattr(self, "cluster_centers_")
-        source, rows = as_source(
-            self,
-            X,
-            sample_weight,
-            reset=first,
-            chunk_rows=self._chunk_rows,
-            unit=self._cosine,
-        )
-        if first:
-            check_n_clusters(self.n_clusters, source.n_rows)
-            self._minibatch_sizes(source.n_rows)
-        if getattr(self, "_random_state", None) is None:
-            self._random_state = check_random_state(self.random_state)
-        if first:
-            centers = self._init_centers(source, rows, self._random_state) + source.origin
-            counts = np.zeros(self.n_clusters)
-        else:
-            centers = self.cluster_centers_.astype(np.float64)
-            counts = getattr(self, "_counts", np.zeros(self.n_clusters))
-        state = getattr(self, "_stream", None)
-        if state is None:
-            state = self._stream = MiniBatchState(centers, counts)
-            self.n_steps_ = 0
-        state.centers, state.counts = centers - source.origin, counts
-        rows_t, weights_t = source.rows, source.weights
-        state.rows_since_reassign += source.n_rows
-        reassign = (state.counts == 0).any() or state.rows_since_reassign >= 10 * self.n_clusters
-        if reassign:
-            state.rows_since_reassign = 0
-        inertia, _ = minibatch_step(
-            state,
-            rows_t,
-            weights_t,
-            tf.constant(source.origin, rows_t.dtype),
-            reassign=reassign and not first,
-            reassignment_ratio=self.reassignment_ratio,
-            random_state=self._random_state,
-            normalize=self._normalizer(source),
-        )
-        state.history.append(inertia)
-        self.n_steps_ += 1
-        centers = (state.centers + source.origin).astype(source.dtype)
-        self.cluster_centers_ = centers
-        self._counts = state.counts
-        self._n_features_out = self.n_clusters
-        self.labels_, self.inertia_ = self._assign(
-            source, centers.astype(np.float64) - source.origin, keep_labels=True
-        )
-        self.n_iter_ = self.n_steps_
-        self.objective_history_ = np.asarray(state.history)
-        return self
-
     # -- using a fitted model ----------------------------------------------------------------
 
     def _source_for_predict(self, X, sample_weight=None) -> Source:
         check_is_fitted(self)
-        source, _ = as_source(
-            self, X, sample_weight, reset=False, chunk_rows=self._chunk_rows, unit=self._cosine
-        )
-        return source
+        return self._as_source(X, sample_weight, reset=False)[0]
 
     def _centers_for(self, source: Source) -> np.ndarray:
         return self.cluster_centers_.astype(np.float64) - source.origin
@@ -612,7 +454,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
                 "and feature_names_in_: label rows with predict(X)"
             )
         if name == "partial_fit" and "algorithm" in self.__dict__:
-            raise AttributeError(_MinibatchOnly.why(self))  # the descriptor's refusal
+            raise AttributeError(MinibatchOnly.why(self))  # the descriptor's refusal
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __sklearn_tags__(self):
@@ -620,29 +462,6 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = True  # scipy.sparse rows are clustered without densifying
         return tags
-
-
-def final_assignment(source: Source, centers: np.ndarray, keep_labels: bool):
-    """Labels (or None) and exact weighted inertia (float64) for ``centers``."""
-    labels, inertia = [], 0.0
-    for chunk in source.assign(centers):
-        inertia += float(chunk.sq_distances.astype(np.float64) @ chunk.weights)
-        if keep_labels:
-            labels.append(chunk.labels)
-    return (np.concatenate(labels) if keep_labels else None), inertia
-
-
-def same_clustering(labels: np.ndarray | None, other: np.ndarray | None) -> bool:
-    """Whether two labellings split the rows the same way, up to the clusters' order.
-
-    A restart that reaches the clustering of an earlier one differs from it in inertia
-    only by rounding, so it does not replace it (scikit-learn's rule): which of them
-    wins must not depend on the last bits. Without labels, nothing can be told.
-    """
-    if labels is None or other is None:
-        return False
-    pairs = np.unique(np.stack([labels, other]), axis=1)
-    return len(np.unique(pairs[0])) == pairs.shape[1] == len(np.unique(pairs[1]))
 
 
 __all__ = ["KMeans", "final_assignment"]

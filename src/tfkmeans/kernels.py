@@ -274,7 +274,7 @@ def pinned(rows, centers, dims: tuple[int, int], by_column: bool = False):
     return rows, tf.ensure_shape(centers, [k, d])
 
 
-def _dynamic_rows_stats(rows, weights, origin, centers, total, layout, chunk_rows, dims):
+def dynamic_rows_stats(rows, weights, origin, centers, total, layout, chunk_rows, dims):
     """Any number of rows: from the second row count on, one trace serves them all.
     Traced as ``_lloyd_stats_dynamic``, or inside ``device_steps._lloyd_steps_dynamic``' loop."""
     rows, centers = pinned(rows, centers, dims, layout[0])
@@ -291,7 +291,7 @@ def _dynamic_rows_stats(rows, weights, origin, centers, total, layout, chunk_row
     return for_chunks(chunk_count(n, chunk_rows), add_chunk, total)
 
 
-_lloyd_stats_dynamic = tf.function(_dynamic_rows_stats, reduce_retracing=True, autograph=False)
+_lloyd_stats_dynamic = tf.function(dynamic_rows_stats, reduce_retracing=True, autograph=False)
 
 
 def rows_stats(
@@ -299,7 +299,7 @@ def rows_stats(
 ):
     """``total`` (None: zeros) plus rows[start:start + n_rows]: full chunks in a loop,
     then the tail. ``layout`` is (by_column, row_norms). Compiled by XLA as
-    ``_lloyd_stats_static``, or inside ``device_steps._lloyd_steps_static``' loop.
+    ``lloyd_stats_static``, or inside ``device_steps._lloyd_steps_static``' loop.
 
     XLA fuses the distance epilogue, argmin and the per-cluster scatter; ``start``,
     ``n_rows`` and the chunk size are static (a tensor start cost 15% on 100k x 2, and
@@ -327,7 +327,7 @@ def rows_stats(
     return total
 
 
-_lloyd_stats_static = tf.function(rows_stats, jit_compile=True, autograph=False)
+lloyd_stats_static = tf.function(rows_stats, jit_compile=True, autograph=False)
 
 
 def parts_side_by_side(kernel, args, chunk_rows: int, bounds, per_row: tuple[bool, ...]):
@@ -471,9 +471,9 @@ def lloyd_stats(
         return _lloyd_stats_dynamic(*args, chunk_rows, dims)
     chunk, bounds = pass_layout(n, k, int(rows.shape[0 if by_column else 1]), chunk_rows)
     if len(bounds) == 2:  # one part: no wrapper, whose own call costs ~0.1 ms
-        return _lloyd_stats_static(rows, weights, origin, centers, total, layout, chunk, 0, n)
+        return lloyd_stats_static(rows, weights, origin, centers, total, layout, chunk, 0, n)
     args = (rows, weights, origin, centers, None, layout)
-    parts = PassStats(*side_by_side(_lloyd_stats_static, args, chunk, bounds, (False,) * 3))
+    parts = PassStats(*side_by_side(lloyd_stats_static, args, chunk, bounds, (False,) * 3))
     return parts if total is None else _add(total, parts)
 
 

@@ -170,10 +170,10 @@ def _greedy(rows, weights, row_sqnorm, origin, first, uniforms, chunk_rows):
     def candidates(closest, centers):
         return _candidate_distances(*args, closest, centers, chunk_rows)
 
-    return _greedy_steps(candidates, rows, weights, origin, first, uniforms)
+    return greedy_steps(candidates, rows, weights, origin, first, uniforms)
 
 
-def _greedy_steps(distances, rows, weights, origin, first, uniforms, n_rows=None):
+def greedy_steps(distances, rows, weights, origin, first, uniforms, n_rows=None):
     """The greedy loop over ``distances(closest, centers)``: the potential and the n x m
     running distances each candidate would leave. ``n_rows``: the real rows, where
     ``rows`` ends in zero-weight padding (a drawn target past the last real row's
@@ -215,7 +215,7 @@ def _greedy_compiled(
         every = functools.partial(_kpp_static, every=True)
         return tuple(parts_side_by_side(every, args, chunk_rows, bounds, (False, True)))
 
-    return _greedy_steps(distances, rows, weights, origin, first, uniforms)
+    return greedy_steps(distances, rows, weights, origin, first, uniforms)
 
 
 # From this much work (rows x (features + trials) x centres), each step's pass is

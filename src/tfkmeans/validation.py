@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 from sklearn.utils.validation import _check_sample_weight, validate_data
@@ -88,6 +89,39 @@ def check_init_array(init, n_clusters: int, n_features: int) -> np.ndarray:
     if not np.all(np.isfinite(init)):
         raise ValueError("The initial centers contain NaN or infinity.")
     return init
+
+
+def resolve_init(init, rows, n_clusters: int, n_features: int, random_state) -> str | np.ndarray:
+    """``init`` as ``initial_centers`` takes it: a method's name, or checked (k, d)
+    centres; a callable is called on the in-memory rows (None: not in memory)."""
+    if callable(init):
+        if rows is None:
+            raise TypeError("a callable init needs in-memory X; pass an array instead")
+        init = init(rows, n_clusters, random_state=random_state)
+        return check_init_array(init, n_clusters, n_features)
+    if isinstance(init, str):
+        return init
+    return check_init_array(init, n_clusters, n_features)
+
+
+def resolve_n_init(n_init, init, default_n_init: int, estimator_name: str) -> int:
+    """Restarts to run, as scikit-learn: "auto" is ``default_n_init`` for random or a
+    callable init, else 1; explicit centres run once (with a warning)."""
+    if n_init != "auto":
+        n_init = int(n_init)
+    elif isinstance(init, str) and init == "random" or callable(init):
+        n_init = default_n_init
+    else:
+        n_init = 1
+    if not isinstance(init, str) and not callable(init) and n_init != 1:
+        warnings.warn(
+            "Explicit initial center position passed: performing only one init in "
+            f"{estimator_name} instead of n_init={n_init}.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        n_init = 1
+    return n_init
 
 
 def unit_rows(rows: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ import numpy as np
 from tfkmeans import device_steps, kernels, row_kernels
 from tfkmeans.buffers import padded_rows
 from tfkmeans.initialization import kmeanspp_draws
-from tfkmeans.kmeanspp import _greedy_steps, kpp_rows
+from tfkmeans.kmeanspp import greedy_steps, kpp_rows
 from tfkmeans.sources import InMemory, Source
 from tfkmeans.tfload import tf
 
@@ -94,7 +94,7 @@ def _seeding(rows, weights, known, origin64, variance, n_rows, first, uniforms):
         args = (rows, weights, row_sqnorm, closest, origin, centers, n, 0, n, True)
         return kpp_rows(*args)
 
-    positions = _greedy_steps(kpp_distances, rows, weights, origin, first, uniforms, n_rows)
+    positions = greedy_steps(kpp_distances, rows, weights, origin, first, uniforms, n_rows)
     start = tf.cast(tf.gather(rows, positions), tf.float64) - origin64
     sqnorm = tf.reduce_sum(weights * tf.cast(row_sqnorm, tf.float64))
     return positions, start, sqnorm, origin64, variance
