@@ -57,6 +57,10 @@ def applies(source: Source, n_clusters: int, max_iter: int) -> bool:
     return len(kernels.pass_layout(n, n_clusters, source.n_features)[1]) == 2
 
 
+# Rows per partial sum of the moments, in the rows' dtype (see ``_moments``).
+MOMENT_BLOCK_ROWS = 64
+
+
 def _moments(rows, n_rows, known, origin64, variance):
     """The source's moments where it ``known``s them, else the rows' own: per-feature
     mean rounded to the rows' dtype (centring is then exact) and variance, float64,
@@ -67,12 +71,23 @@ def _moments(rows, n_rows, known, origin64, variance):
     float32 and ~0.5 ms of a 10 ms fit at 10,000 x 10 (2-core AMD EPYC)."""
 
     def own():
-        x, count = tf.cast(rows, tf.float64), tf.cast(n_rows, tf.float64)
-        mean = tf.reduce_sum(x, 0) / count
-        real = tf.range(tf.shape(rows)[0]) < n_rows
-        squares = tf.where(real[:, tf.newaxis], tf.square(x - mean), tf.zeros_like(x))
-        rounded = tf.cast(tf.cast(mean, rows.dtype), tf.float64)
-        return rounded, tf.reduce_sum(squares, 0) / count
+        # One pass over the rows less the first (the cancellation left is that of the
+        # spread, not of the mean), padding masked out; sums of MOMENT_BLOCK_ROWS rows in
+        # the rows' dtype, then float64: 11 vs 19 ms all in float64 at 20,000 x 768
+        # float32, the mean within 3e-8 standard deviations, the variance within 2e-7.
+        size, width = rows.shape
+        block = min(size & -size, MOMENT_BLOCK_ROWS)
+        first_row, count = rows[0], tf.cast(n_rows, tf.float64)
+        real = (tf.range(size) < n_rows)[:, tf.newaxis]
+        x = tf.reshape(tf.where(real, rows - first_row, tf.zeros_like(rows)), [-1, block, width])
+
+        def total(values):
+            return tf.reduce_sum(tf.cast(tf.reduce_sum(values, 1), tf.float64), 0)
+
+        shift = total(x) / count
+        variance = total(tf.square(x)) / count - tf.square(shift)
+        mean = tf.cast(first_row, tf.float64) + shift
+        return tf.cast(tf.cast(mean, rows.dtype), tf.float64), variance
 
     return tf.cond(known, lambda: (origin64, variance), own)
 
