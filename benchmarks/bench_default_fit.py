@@ -2,13 +2,18 @@
 
 What a user runs: ``KMeans(n_clusters=k, random_state=0).fit(X)`` with every other
 parameter at its default (k-means++, one start, tol=1e-4). Each library runs in its
-own process (no library's threads, allocator or imports disturb another's): one
-untimed fit (warm-up: imports, tracing, compilation), then ``--repeats`` timed fits
-(1 when the warm-up took over ``--long`` seconds). The libraries take turns in
-``--rounds`` rounds (a new process each, the order rotated every round), so a drift
-of the shared machine falls on all of them; a cell is the median of its timed fits
-over all rounds. A cold run (one per library per round) times a new process
-importing the library and fitting 10,000 x 10, k=8 once.
+own process (no library's threads, allocator or imports disturb another's), all three
+alive side by side and used one at a time: for each data set every process makes one
+untimed fit (warm-up: imports, tracing, compilation), then the libraries take turns
+(``--repeats`` each; one timed fit when the warm-up took over ``--long`` seconds), the
+order rotated every turn. A turn is a pause (one library's idle threads stop spinning
+before the next starts), an untimed fit and a timed one back to back: after a pause,
+sleeping threads and cold caches cost every library (scikit-learn's 10k x 10 fit took
+9-67 ms where back to back it takes 7-8), and the table is about the fit. A drift of
+the shared machine (20-40% within minutes here) then falls on all three alike.
+``--rounds`` rounds each start new processes; a cell is the median of its timed fits
+over all rounds. A cold run (one per library per round) times a new process importing
+the library and fitting 10,000 x 10, k=8 once.
 Inertia is each library's own ``inertia_``, shown relative to scikit-learn's.
 
 Data: make_blobs (cluster_std=10, random_state=0, as bench_lloyd: the blobs overlap,
@@ -48,6 +53,8 @@ SHAPES = {
 QUICK = {"iris", "digits", "10k x 10", "50k x 16"}
 COLD = "10k x 10"
 LIBRARIES = ("tfkmeans", "scikit-learn", "scikit-learn-intelex")
+# Seconds between two timed fits: OpenMP, TBB and Eigen threads spin a while after work.
+PAUSE = 0.05
 
 
 def dataset(name: str) -> tuple[np.ndarray, int]:
@@ -80,16 +87,78 @@ def fit_seconds(KMeans, X: np.ndarray, k: int) -> tuple[float, float, int]:
     return time.perf_counter() - start, float(km.inertia_), int(km.n_iter_)
 
 
-def worker(library: str, folder: Path, names: list[str], repeats: int, long: float) -> None:
-    """One library, every data set: a JSON line per data set on stdout."""
+def serve(library: str, folder: Path, long: float) -> None:
+    """One library, commands on stdin: ``load NAME`` (the data set and its warm-up fit),
+    ``fit`` (one timed fit); a JSON line answers each."""
     KMeans = estimator(library)
-    for name in names:
-        X = np.load(folder / f"{name}.npy")
-        k = SHAPES[name][2]
-        warm, inertia, n_iter = fit_seconds(KMeans, X, k)
-        times = [fit_seconds(KMeans, X, k)[0] for _ in range(1 if warm > long else repeats)]
-        line = {"name": name, "times": times}
-        print(json.dumps({**line, "inertia": inertia, "n_iter": n_iter}), flush=True)
+    X, k = None, 0
+    for command in sys.stdin:
+        if command.startswith("load "):
+            name = command[5:].strip()
+            X, k = np.load(folder / f"{name}.npy"), SHAPES[name][2]
+            seconds, inertia, n_iter = fit_seconds(KMeans, X, k)
+            answer = {"warm": seconds, "long": seconds > long, "inertia": inertia, "n_iter": n_iter}
+        else:  # an untimed fit first: the timed one finds threads and caches warm
+            if command.strip() == "fit after one":
+                fit_seconds(KMeans, X, k)
+            answer = {"time": fit_seconds(KMeans, X, k)[0]}
+        print(json.dumps(answer), flush=True)
+
+
+class Worker:
+    """A library's ``serve`` process."""
+
+    def __init__(self, library: str, folder: str, long: float) -> None:
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        command = [sys.executable, __file__, "--serve", library, "--folder", folder]
+        command += ["--long", str(long)]
+        self.library = library
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        )
+
+    def ask(self, command: str) -> dict:
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"{self.library} stopped while answering {command!r}")
+            if line.startswith("{"):
+                return json.loads(line)
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def one_round(round_: int, libraries, names, folder: str, args, results) -> None:
+    """New processes, then each data set: warm-ups, then the libraries' fits in turns."""
+    workers = [Worker(library, folder, args.long) for library in libraries]
+    try:
+        for name in names:
+            warm = {w.library: w.ask(f"load {name}") for w in workers}
+            long = any(row["long"] for row in warm.values())
+            repeats, fit = (1, "fit") if long else (args.repeats, "fit after one")
+            for turn in range(repeats):
+                shift = (round_ + turn) % len(workers)
+                for w in workers[shift:] + workers[:shift]:
+                    time.sleep(PAUSE)
+                    cell = results.setdefault(name, {}).setdefault(w.library, {})
+                    cell.setdefault("times", []).append(w.ask(fit)["time"])
+                    cell.update(
+                        inertia=warm[w.library]["inertia"], n_iter=warm[w.library]["n_iter"]
+                    )
+            print(
+                round_,
+                name,
+                {lib: results[name][lib]["times"][-repeats:] for lib in libraries},
+                file=sys.stderr,
+                flush=True,
+            )
+    finally:
+        for w in workers:
+            w.close()
 
 
 def cold(library: str, folder: Path) -> None:
@@ -128,14 +197,12 @@ def main() -> None:
     parser.add_argument("--long", type=float, default=20.0, help="one timed fit above this")
     parser.add_argument("--no-cold", action="store_true")
     parser.add_argument("--out", default=str(HERE / "results" / "default_fit.md"))
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--cold", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
-    parser.add_argument("--names", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
-        names = args.names.split("|")
-        return worker(args.worker, Path(args.folder), names, args.repeats, args.long)
+    if args.serve:
+        return serve(args.serve, Path(args.folder), args.long)
     if args.cold:
         return cold(args.cold, Path(args.folder))
 
@@ -150,16 +217,11 @@ def main() -> None:
         folder = Path(tmp)
         for name in {*names, COLD}:
             np.save(folder / f"{name}.npy", dataset(name)[0])
-        common = ["--folder", tmp, "--repeats", str(args.repeats), "--long", str(args.long)]
         for round_ in range(args.rounds):
-            shift = round_ % len(libraries)
-            for library in libraries[shift:] + libraries[:shift]:
-                for row in child(["--worker", library, "--names", "|".join(names), *common]):
-                    cell = results.setdefault(row["name"], {}).setdefault(library, {})
-                    cell.setdefault("times", []).extend(row["times"])
-                    cell.update(inertia=row["inertia"], n_iter=row["n_iter"])
-                    print(round_, library, row, file=sys.stderr, flush=True)
-                if not args.no_cold:
+            one_round(round_, libraries, names, tmp, args, results)
+            if not args.no_cold:
+                shift = round_ % len(libraries)
+                for library in libraries[shift:] + libraries[:shift]:
                     cold_row = child(["--cold", library, "--folder", tmp])[0]
                     colds.setdefault(library, []).append(cold_row)
                     print(round_, library, "cold", cold_row, file=sys.stderr, flush=True)
@@ -208,9 +270,11 @@ def table(header, names, libraries, results, colds, args) -> list[str]:
             lines.append(f"| {lib} | {total:.2f} | {fit:.3f} |")
     lines += [
         "",
-        f"Seconds: median of {args.rounds} x {args.repeats} default fits: {args.rounds} rounds in "
-        "which the libraries take turns (order rotated), each turn a new process with one "
-        f"untimed warm-up fit per data set (one timed fit where it took over {args.long:g} s); "
+        f"Seconds: median of {args.rounds} x {args.repeats} default fits: {args.rounds} rounds, "
+        "each of three new processes (one per library) alive side by side: per data set one "
+        "untimed warm-up fit each, then the libraries take turns (order rotated), a turn "
+        "an untimed and a timed fit back to back ("
+        f"one timed fit each where a warm-up took over {args.long:g} s); "
         "cold runs: median of one per round. "
         "Ratios below 1 mean tfkmeans is faster than the faster peer.",
     ]
