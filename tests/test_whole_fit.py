@@ -7,7 +7,7 @@ import pytest
 from sklearn.cluster import KMeans as SKKMeans
 from sklearn.datasets import load_digits, make_blobs
 
-from tfkmeans import KMeans, device_steps, kernels, whole_fit
+from tfkmeans import KMeans, buffers, device_steps, kernels, whole_fit
 from tfkmeans.initialization import kmeanspp_draws
 from tfkmeans.sources import InMemory
 from tfkmeans.tfload import tf
@@ -198,3 +198,16 @@ def test_moments_computed_in_the_program_are_numpys_over_the_real_rows(dtype):
     np.testing.assert_allclose(variance, X.var(0, dtype=np.float64), rtol=rtol)
     reference = SKKMeans(3, random_state=0, n_init=1).fit(X)
     np.testing.assert_allclose(fitted.inertia, reference.inertia_, rtol=1e-5)
+
+
+def test_in_memory_rows_are_one_aligned_copy_shared_with_the_padded_rows():
+    """The source copies the user's rows once; the whole fit's padded rows are that same
+    memory (buffers.padded_copy), aligned as TensorFlow requires."""
+    X = np.random.RandomState(1).rand(1001, 3)
+    source = InMemory(X)
+    # The tensors' own memory (``.numpy()`` of an imported tensor is a copy).
+    rows = np.from_dlpack(source.rows)
+    padded = np.from_dlpack(source.padded(whole_fit.padded_rows(1001)))
+    assert np.shares_memory(rows, padded)
+    assert not np.shares_memory(rows, X)  # never the caller's memory, which may change
+    assert padded.ctypes.data % buffers.ALIGNMENT == 0

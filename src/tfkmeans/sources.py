@@ -329,7 +329,9 @@ class InMemory(Source):
     def _moments_once(self) -> tuple[np.ndarray, np.ndarray]:
         if self._moments is None:
             if self._n_rows * self.n_features <= HOST_MOMENTS_MAX_VALUES:
-                rows = self.rows.numpy()
+                # The buffer itself: ``.numpy()`` of an imported tensor copies.
+                n = self._n_rows
+                rows = self.rows.numpy() if self._buffer is None else self._buffer[:n]
                 mean, var = rows.mean(0, dtype=np.float64), rows.var(0, dtype=np.float64)
             else:
                 mean, var = (value.numpy() for value in row_kernels.moments(self.rows))
