@@ -15,20 +15,22 @@ from tfkmeans.sources import InMemory
 
 
 # One plain-graph call below kernels.XLA_MIN_ROWS (its passes XLA-compiled from
-# kmeanspp.COMPILED_MIN_VALUES of work: 12,000 x 40, k=20); compiled passes above it.
+# kmeanspp.COMPILED_MIN_VALUES of work: 12,000 x 40, k=20); above it one XLA program
+# over the padded rows, or with chunk_rows set, compiled passes in a plain-graph loop.
 @pytest.mark.parametrize(
-    ("n", "d", "k", "weighted"),
+    ("n", "d", "k", "weighted", "chunk_rows"),
     [
-        (2000, 4, 5, False),
-        (3000, 40, 13, True),
-        (12_000, 40, 20, True),
-        (kernels.XLA_MIN_ROWS + 999, 3, 6, True),
+        (2000, 4, 5, False, None),
+        (3000, 40, 13, True, None),
+        (12_000, 40, 20, True, None),
+        (kernels.XLA_MIN_ROWS + 999, 3, 6, True, None),
+        (kernels.XLA_MIN_ROWS + 999, 3, 6, True, 4096),
     ],
 )
-def test_device_kmeanspp_picks_sklearns_rows(n, d, k, weighted):
+def test_device_kmeanspp_picks_sklearns_rows(n, d, k, weighted, chunk_rows):
     X, _ = make_blobs(n, n_features=d, centers=k, cluster_std=5.0, random_state=1)
     weights = np.random.RandomState(3).uniform(0.5, 2.0, n) if weighted else None
-    source = InMemory(X, weights)
+    source = InMemory(X, weights, chunk_rows=chunk_rows)
     centred = X - source.origin  # scikit-learn's KMeans centres X before its init too
     _, expected = kmeans_plusplus(centred, k, sample_weight=weights, random_state=0)
 

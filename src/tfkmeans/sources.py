@@ -26,7 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfkmeans import buffers, device_steps, kernels, row_kernels
-from tfkmeans.kmeanspp import compiled_positions, greedy_positions, kmeanspp_pass
+from tfkmeans.kmeanspp import (
+    ONE_PROGRAM_MAX_VALUES,
+    compiled_positions,
+    greedy_positions,
+    kmeanspp_pass,
+    one_program_positions,
+)
 from tfkmeans.tfload import tf
 
 
@@ -440,11 +446,20 @@ class InMemory(Source):
 
     def kmeanspp_steps(self, first: int, uniforms: np.ndarray) -> np.ndarray | None:
         """All steps in one device call: a plain graph below XLA_MIN_ROWS, where a call
-        per pass costs more than the pass; above it, each step's pass XLA-compiled, in
-        parts side by side, keeping every candidate's running distances, so the chosen
-        one's need no second pass (``kmeanspp.compiled_positions``)."""
-        args = (self.rows, self._exact_weights(), self._row_sqnorms(), self._tensor(self.origin))
-        if self.n_rows < kernels.XLA_MIN_ROWS:
+        per pass costs more than the pass; above it one XLA program over the padded rows
+        (``kmeanspp.one_program_positions``) up to its work limit, beyond that (or with
+        ``chunk_rows`` set) each step's pass XLA-compiled in parts side by side
+        (``kmeanspp.compiled_positions``)."""
+        n, origin = self.n_rows, self._tensor(self.origin)
+        work = n * (self.n_features + uniforms.shape[1])
+        one_program = work <= ONE_PROGRAM_MAX_VALUES and self.chunk_rows is None
+        if n >= kernels.XLA_MIN_ROWS and one_program:
+            size = buffers.padded_rows(n)
+            weights = tf.constant(np.concatenate([self.sample_weight, np.zeros(size - n)]))
+            padded = self.padded(size)
+            return one_program_positions(padded, weights, origin, n, first, uniforms)
+        args = (self.rows, self._exact_weights(), self._row_sqnorms(), origin)
+        if n < kernels.XLA_MIN_ROWS:
             chunk = self._chunk(max(int(uniforms.shape[1]), 1))
             return greedy_positions(*args, first, uniforms, chunk)
         return compiled_positions(*args, first, uniforms, self.chunk_rows)

@@ -28,7 +28,7 @@ import numpy as np
 from tfkmeans import device_steps, kernels, row_kernels
 from tfkmeans.buffers import padded_rows
 from tfkmeans.initialization import kmeanspp_draws
-from tfkmeans.kmeanspp import greedy_steps, kpp_rows
+from tfkmeans.kmeanspp import padded_greedy
 from tfkmeans.sources import InMemory, Source
 from tfkmeans.tfload import tf
 
@@ -98,18 +98,10 @@ def _seeding(rows, weights, known, origin64, variance, n_rows, first, uniforms):
     the moments centred on (``_moments``; the host keeps them in the source, so the
     step-by-step solver centres on the same bits).
 
-    ``rows`` ends in zero-weight padding past ``n_rows``. k-means++ passes are one
-    chunk: chunked ones (a loop and a tail inside the greedy loop) did not finish
-    compiling in 10 minutes at 50,000 x 16, k=32."""
+    ``rows`` ends in zero-weight padding past ``n_rows`` (``kmeanspp.padded_greedy``)."""
     origin64, variance = _moments(rows, n_rows, known, origin64, variance)
-    n, origin = rows.shape[0], tf.cast(origin64, rows.dtype)  # exact: representable
-    row_sqnorm = tf.reduce_sum(tf.square(rows - origin), 1)
-
-    def kpp_distances(closest, centers):
-        args = (rows, weights, row_sqnorm, closest, origin, centers, n, 0, n, True)
-        return kpp_rows(*args)
-
-    positions = greedy_steps(kpp_distances, rows, weights, origin, first, uniforms, n_rows)
+    origin = tf.cast(origin64, rows.dtype)  # exact: representable
+    positions, row_sqnorm = padded_greedy(rows, weights, origin, n_rows, first, uniforms)
     start = tf.cast(tf.gather(rows, positions), tf.float64) - origin64
     sqnorm = tf.reduce_sum(weights * tf.cast(row_sqnorm, tf.float64))
     return positions, start, sqnorm, origin64, variance
