@@ -12,9 +12,11 @@ zero-weight rows to one of 16 sizes per octave (at most 6.25% more rows), so fit
 nearby row counts (folds, subsamples) share it. From SEPARATE_FROM_CLUSTERS clusters
 the seeding and the iterations are two programs (measured faster there).
 
-The arithmetic is the step-by-step path's own kernels, traced inside; the moments are
-the source's (so both paths centre on the same bits), and the random numbers are
-drawn on the host in scikit-learn's order. A fit that would leave a cluster empty
+The arithmetic is the step-by-step path's own kernels, traced inside; the moments
+(the origin rows are centred on, the variance that scales ``tol``) are the source's
+where it has them, else computed in the program and handed to the source, so both
+paths centre on the same bits; the random numbers are drawn on the host in
+scikit-learn's order. A fit that would leave a cluster empty
 (whose repair needs the host) stops and hands back its initial centres for the
 step-by-step solver.
 """
@@ -62,7 +64,7 @@ MOMENT_BLOCK_ROWS = 64
 
 
 def _moments(rows, n_rows, known, origin64, variance):
-    """The source's moments where it ``known``s them, else the rows' own: per-feature
+    """The source's moments where ``known``, else the rows' own: per-feature
     mean rounded to the rows' dtype (centring is then exact) and variance, float64,
     over the real rows (the zero padding left out).
 
