@@ -9,7 +9,7 @@ import tensorflow as tf
 from sklearn.cluster import kmeans_plusplus
 from sklearn.datasets import make_blobs
 
-from tfkmeans import kernels, kmeanspp, row_kernels
+from tfkmeans import kernels, kmeanspp, row_kernels, sources
 from tfkmeans.initialization import greedy_kmeans_plusplus, greedy_steps_by_pass
 from tfkmeans.sources import InMemory
 
@@ -27,7 +27,12 @@ from tfkmeans.sources import InMemory
         (kernels.XLA_MIN_ROWS + 999, 3, 6, True, 4096),
     ],
 )
-def test_device_kmeanspp_picks_sklearns_rows(n, d, k, weighted, chunk_rows):
+def test_device_kmeanspp_picks_sklearns_rows(monkeypatch, n, d, k, weighted, chunk_rows):
+    taken = []
+    for name in ("one_program_positions", "compiled_positions", "greedy_positions"):
+        original = getattr(sources, name)
+        spy = lambda *a, _f=original, _n=name: taken.append(_n) or _f(*a)  # noqa: E731
+        monkeypatch.setattr(sources, name, spy)
     X, _ = make_blobs(n, n_features=d, centers=k, cluster_std=5.0, random_state=1)
     weights = np.random.RandomState(3).uniform(0.5, 2.0, n) if weighted else None
     source = InMemory(X, weights, chunk_rows=chunk_rows)
@@ -38,6 +43,10 @@ def test_device_kmeanspp_picks_sklearns_rows(n, d, k, weighted, chunk_rows):
     first = int(draws.choice(n, p=source.sample_weight / source.sample_weight.sum()))
     uniforms = draws.uniform(size=(k - 1, 2 + int(np.log(k))))
     np.testing.assert_array_equal(source.kmeanspp_steps(first, uniforms), expected)
+    if n < kernels.XLA_MIN_ROWS:
+        assert taken == ["greedy_positions"]
+    else:  # the path this case is for was the one taken
+        assert taken == ["compiled_positions" if chunk_rows else "one_program_positions"]
     np.testing.assert_array_equal(greedy_steps_by_pass(source, first, uniforms), expected)
 
     centers = greedy_kmeans_plusplus(source, k, np.random.RandomState(0))

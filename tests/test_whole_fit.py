@@ -146,8 +146,7 @@ def test_flat_call_gives_the_polymorphic_calls_result_and_is_taken():
     size = whole_fit.padded_rows(300)
     first, uniforms = kmeanspp_draws(source.sample_weight, 4, np.random.RandomState(0))
     tensors = (
-        source.padded(size),
-        tf.constant(np.r_[source.sample_weight, np.zeros(size - 300)]),
+        *source.padded(),
         tf.constant(False),  # the program computes the moments
         tf.constant(np.zeros(3)),
         tf.constant(np.zeros(3)),
@@ -165,17 +164,16 @@ def test_flat_call_gives_the_polymorphic_calls_result_and_is_taken():
 
 
 def test_padded_rows_keep_the_rows_and_add_zeros():
-    X = np.random.RandomState(0).rand(1001, 3)
-    source = InMemory(X, dtype=np.float32)
+    X, weights = np.random.RandomState(0).rand(1001, 3), np.arange(1.0, 1002.0)
+    source = InMemory(X, weights, dtype=np.float32)
     size = whole_fit.padded_rows(1001)
-    shared = source.padded(size).numpy()  # a view of the source's one copy
-    other = source.padded(size + 7).numpy()  # any other size: TensorFlow's pad
-    for padded, rows in ((shared, size), (other, size + 7)):
-        assert padded.dtype == np.float32 and padded.shape == (rows, 3)
-        np.testing.assert_array_equal(padded[:1001], X.astype(np.float32))
-        assert not padded[1001:].any()
+    padded, padded_weights = (value.numpy() for value in source.padded())
+    assert padded.dtype == np.float32 and padded.shape == (size, 3) and size > 1001
+    np.testing.assert_array_equal(padded[:1001], X.astype(np.float32))
+    assert not padded[1001:].any()
+    assert padded_weights.dtype == np.float64
+    np.testing.assert_array_equal(padded_weights, np.r_[weights, np.zeros(size - 1001)])
     np.testing.assert_array_equal(source.rows.numpy(), X.astype(np.float32))
-    assert source.padded(1001) is source.rows
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -207,7 +205,7 @@ def test_in_memory_rows_are_one_aligned_copy_shared_with_the_padded_rows():
     source = InMemory(X)
     # The tensors' own memory (``.numpy()`` of an imported tensor is a copy).
     rows = np.from_dlpack(source.rows)
-    padded = np.from_dlpack(source.padded(whole_fit.padded_rows(1001)))
+    padded = np.from_dlpack(source.padded()[0])
     assert np.shares_memory(rows, padded)
     assert not np.shares_memory(rows, X)  # never the caller's memory, which may change
     assert padded.ctypes.data % buffers.ALIGNMENT == 0

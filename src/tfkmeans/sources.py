@@ -287,11 +287,8 @@ class InMemory(Source):
         array = np.asarray(X.numpy() if isinstance(X, tf.Tensor) else X)
         self.dtype = np.dtype(dtype or array.dtype)
         # The one copy of the rows, padded with zero rows (see ``padded``).
-        self._buffer = buffers.padded_copy(array, self.dtype) if array.ndim == 2 else None
-        if self._buffer is None:
-            self.rows = row_kernels.as_tensor(array, self.dtype)
-        else:
-            self.rows = buffers.as_tensor(self._buffer[: len(array)])
+        self._buffer = buffers.padded_copy(array, self.dtype)
+        self.rows = buffers.as_tensor(self._buffer[: len(array)])
         self.n_features = int(self.rows.shape[1])
         self._n_rows = int(self.rows.shape[0])
         self.weighted = sample_weight is not None
@@ -319,15 +316,14 @@ class InMemory(Source):
             self._weights_in_dtype = row_kernels.as_tensor(self.sample_weight, self.dtype)
         return self._weights_in_dtype
 
-    def padded(self, size: int) -> tf.Tensor:
-        """The rows, then zero rows up to ``size`` rows: the compiled programs' input,
-        shared with ``rows`` where ``size`` is ``buffers.padded_rows(n_rows)``."""
+    def padded(self) -> tuple[tf.Tensor, tf.Tensor]:
+        """The rows then zero rows, ``buffers.padded_rows(n_rows)`` in all, and their
+        float64 weights (zero past the rows): what the compiled programs take, so nearby
+        row counts share one compile. The rows are a view of the source's one copy."""
         n = self._n_rows
-        if size == n:
-            return self.rows
-        if self._buffer is not None and len(self._buffer) == size:
-            return buffers.as_tensor(self._buffer)
-        return tf.pad(self.rows, [[0, size - n], [0, 0]])
+        size = buffers.padded_rows(n)
+        weights = tf.constant(np.concatenate([self.sample_weight, np.zeros(size - n)]))
+        return buffers.as_tensor(self._buffer), weights
 
     def _chunk(self, n_centers: int) -> int:
         return self.chunk_rows or kernels.auto_chunk_rows(n_centers)
@@ -335,9 +331,7 @@ class InMemory(Source):
     def _moments_once(self) -> tuple[np.ndarray, np.ndarray]:
         if self._moments is None:
             if self._n_rows * self.n_features <= HOST_MOMENTS_MAX_VALUES:
-                # The buffer itself: ``.numpy()`` of an imported tensor copies.
-                n = self._n_rows
-                rows = self.rows.numpy() if self._buffer is None else self._buffer[:n]
+                rows = self._buffer[: self._n_rows]  # ``.numpy()`` of an imported tensor copies
                 mean, var = rows.mean(0, dtype=np.float64), rows.var(0, dtype=np.float64)
             else:
                 mean, var = (value.numpy() for value in row_kernels.moments(self.rows))
@@ -454,10 +448,7 @@ class InMemory(Source):
         work = n * (self.n_features + uniforms.shape[1])
         one_program = work <= ONE_PROGRAM_MAX_VALUES and self.chunk_rows is None
         if n >= kernels.XLA_MIN_ROWS and one_program:
-            size = buffers.padded_rows(n)
-            weights = tf.constant(np.concatenate([self.sample_weight, np.zeros(size - n)]))
-            padded = self.padded(size)
-            return one_program_positions(padded, weights, origin, n, first, uniforms)
+            return one_program_positions(*self.padded(), origin, n, first, uniforms)
         args = (self.rows, self._exact_weights(), self._row_sqnorms(), origin)
         if n < kernels.XLA_MIN_ROWS:
             chunk = self._chunk(max(int(uniforms.shape[1]), 1))

@@ -195,13 +195,13 @@ def fit(
     loop runs in concurrent parts (``device_steps.steps_in_parts``)."""
     first, uniforms = kmeanspp_draws(source.sample_weight, n_clusters, random_state)
     n, d = source.n_rows, source.n_features
-    size = padded_rows(n)
-    weights = np.concatenate([source.sample_weight, np.zeros(size - n)])
+    rows, weights = source.padded()
+    size = int(rows.shape[0])
     known = source.known_moments()
     origin, variance = (np.zeros(d), np.zeros(d)) if known is None else known
     args = (
-        source.padded(size),
-        tf.constant(weights, tf.float64),
+        rows,
+        weights,
         tf.constant(known is not None),
         tf.constant(origin, tf.float64),
         tf.constant(variance, tf.float64),
