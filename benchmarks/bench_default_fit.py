@@ -89,7 +89,8 @@ def fit_seconds(KMeans, X: np.ndarray, k: int) -> tuple[float, float, int]:
 
 def serve(library: str, folder: Path, long: float) -> None:
     """One library, commands on stdin: ``load NAME`` (the data set and its warm-up fit),
-    ``fit`` (one timed fit); a JSON line answers each."""
+    ``fit`` (one timed fit), ``fit after one`` (an untimed fit, then the timed one back
+    to back: threads and caches warm); a JSON line answers each."""
     KMeans = estimator(library)
     X, k = None, 0
     for command in sys.stdin:
@@ -98,7 +99,7 @@ def serve(library: str, folder: Path, long: float) -> None:
             X, k = np.load(folder / f"{name}.npy"), SHAPES[name][2]
             seconds, inertia, n_iter = fit_seconds(KMeans, X, k)
             answer = {"warm": seconds, "long": seconds > long, "inertia": inertia, "n_iter": n_iter}
-        else:  # an untimed fit first: the timed one finds threads and caches warm
+        else:
             if command.strip() == "fit after one":
                 fit_seconds(KMeans, X, k)
             answer = {"time": fit_seconds(KMeans, X, k)[0]}
