@@ -61,3 +61,32 @@ def test_native_log_entries_are_dropped_and_other_lines_kept():
         "ValueError: a real problem\n"
     )
     assert _not_logged(text) == "\nTraceback (most recent call last):\nValueError: a real problem\n"
+
+
+KERAS_LATER = """
+import sys
+from sklearn.datasets import make_blobs
+from tfkmeans import KMeans
+X, _ = make_blobs(500, n_features=3, centers=3, random_state=0)
+KMeans(3, random_state=0).fit(X)
+print("keras after a default fit:", "keras" in sys.modules)
+from tfkmeans.tfload import tf
+assert "Adam" in type(tf.keras.optimizers.Adam(0.1)).__name__
+km = KMeans(3, algorithm="gradient", optimizer="adam", random_state=0, max_iter=20).fit(X)
+print("keras after a gradient fit:", "keras" in sys.modules, km.inertia_ > 0)
+"""
+
+
+def test_keras_loads_on_first_use_not_with_tensorflow():
+    """TensorFlow's import leaves Keras out (a third of it); tf.keras still works."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    env["PYTHONPATH"] = SRC
+    out = subprocess.run(
+        [sys.executable, "-c", KERAS_LATER], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[:2] == [
+        "keras after a default fit: False",
+        "keras after a gradient fit: True True",
+    ]
+    assert not TF_LINE.search(out.stderr), out.stderr[-2000:]
