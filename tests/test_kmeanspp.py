@@ -105,3 +105,28 @@ def test_kmeanspp_pass_matches_numpy(n):
         ):
             np.testing.assert_allclose(every[0].numpy(), weights @ nearer, rtol=1e-10)
             np.testing.assert_allclose(every[1].numpy(), nearer, rtol=1e-10)
+
+
+@pytest.mark.parametrize("size", [7, 152, 1000, 4096, 5120])
+def test_first_reaching_is_searchsorted_of_the_running_sum(size):
+    """The two-level search (compiled and eager, where the length is known) against
+    NumPy's searchsorted over the cumulative sum. Whole numbers, so every running sum
+    is exact in any order: targets on a row's boundary must land on that row, and
+    zero rows (chosen centres, padding) are never picked before the row that reaches."""
+    rng = np.random.default_rng(size)
+    values = rng.integers(0, 4, size).astype(np.float64)
+    values[-(size // 5) :] = 0  # a zero tail, as the padding
+    cumulative = np.cumsum(values)
+    targets = np.r_[0.0, cumulative[rng.integers(0, size, 6)], cumulative[-1] + 1.0]
+    targets = np.r_[targets, rng.uniform(0, cumulative[-1], 8)]
+    expected = np.searchsorted(cumulative, targets, side="left")
+    compiled = tf.function(kmeanspp.first_reaching, jit_compile=True, autograph=False)
+    for search in (kmeanspp.first_reaching, compiled):
+        found = search(tf.constant(values), tf.constant(targets)).numpy()
+        np.testing.assert_array_equal(found, expected)
+    dynamic = tf.function(
+        kmeanspp.first_reaching,
+        input_signature=[tf.TensorSpec([None], tf.float64)] * 2,
+        autograph=False,
+    )
+    np.testing.assert_array_equal(dynamic(values, targets).numpy(), expected)

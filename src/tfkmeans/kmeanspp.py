@@ -173,6 +173,41 @@ def _greedy(rows, weights, row_sqnorm, origin, first, uniforms, chunk_rows):
     return greedy_steps(candidates, rows, weights, origin, first, uniforms)
 
 
+# Values per block of ``first_reaching``'s two-level search (at most).
+SEARCH_BLOCK = 1024
+
+
+def first_reaching(values, targets):
+    """For each target, the first position where the running sum of ``values`` (>= 0)
+    reaches it (``searchsorted(cumsum(values), targets, side="left")``); past the end,
+    ``len(values)``.
+
+    Where the length is known (compiled programs), in two levels: block totals and
+    their running sum find each target's block, then only that block is summed in
+    order. Why: XLA's cumulative sum and search over every row took ~1.5 ms per
+    k-means++ step at 102,400 rows, this ~0.45, the cost of one sum of the rows. The
+    whole fit's seeding, same rows picked (in one process, interleaved, 2-core AMD
+    EPYC, ms): 100,000 x 256, k=100 765 -> 691; 50,000 x 16, k=32 22.5 -> 13.8;
+    200,000 x 8, k=16 28.8 -> 15.8; 500,000 x 4, k=8 38.9 -> 19.8; 10,000 x 10, k=8
+    1.9 -> 1.4. Summed in blocks, the running totals round differently from one
+    sequential sum: a target within rounding of a row's boundary may fall on its
+    neighbour."""
+    size = values.shape[0]
+    if size is None:
+        cumulative = tf.cumsum(values)
+        return tf.searchsorted(cumulative[tf.newaxis], targets[tf.newaxis], side="left")[0]
+    block = min(size & -size, SEARCH_BLOCK)
+    blocks = tf.reshape(values, [size // block, block])
+    totals = tf.reduce_sum(blocks, 1)
+    ends = tf.cumsum(totals)
+    which = tf.searchsorted(ends[tf.newaxis], targets[tf.newaxis], side="left")[0]
+    which = tf.minimum(which, size // block - 1)
+    running = tf.cumsum(tf.gather(blocks, which), axis=1)
+    running += tf.gather(tf.cumsum(totals, exclusive=True), which)[:, tf.newaxis]
+    inside = tf.searchsorted(running, targets[:, tf.newaxis], side="left")[:, 0]
+    return which * block + inside
+
+
 def greedy_steps(distances, rows, weights, origin, first, uniforms, n_rows=None):
     """The greedy loop over ``distances(closest, centers)``: the potential and the n x m
     running distances each candidate would leave. ``n_rows``: the real rows, where
@@ -184,9 +219,7 @@ def greedy_steps(distances, rows, weights, origin, first, uniforms, n_rows=None)
     potentials, nearer = distances(inf, first_row)
 
     def step(i, closest, potential, chosen):
-        targets = uniforms[i] * potential
-        cumulative = tf.cumsum(weights * closest)
-        found = tf.searchsorted(cumulative[tf.newaxis], targets[tf.newaxis], side="left")[0]
+        found = first_reaching(weights * closest, uniforms[i] * potential)
         candidates = tf.minimum(found, n - 1)
         centers = tf.gather(rows, candidates) - origin
         potentials, nearer = distances(closest, centers)
