@@ -21,16 +21,22 @@ print("fitted")
 TF_LINE = re.compile(r"tensorflow|cuInit|cuda|oneDNN|absl|retracing|^[IWEF]\d{4} ", re.I | re.M)
 
 
-def test_a_fit_sweep_prints_nothing_from_tensorflow():
-    """A user's process with no TensorFlow settings: a sweep over k, stderr stays empty."""
+def run_quietly(script: str) -> str:
+    """``script`` in a user's process with no TensorFlow settings: its stdout, after
+    checking that it succeeded and that no TensorFlow line reached stderr."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
     env["PYTHONPATH"] = SRC
     out = subprocess.run(
-        [sys.executable, "-c", SWEEP], env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "fitted"
     assert not TF_LINE.search(out.stderr), out.stderr[-2000:]
+    return out.stdout
+
+
+def test_a_fit_sweep_prints_nothing_from_tensorflow():
+    """A sweep over k: stderr stays empty."""
+    assert run_quietly(SWEEP).strip() == "fitted"
 
 
 def test_retracing_filter_drops_only_our_functions():
@@ -79,14 +85,7 @@ print("keras after a gradient fit:", "keras" in sys.modules, km.inertia_ > 0)
 
 def test_keras_loads_on_first_use_not_with_tensorflow():
     """TensorFlow's import leaves Keras out (a third of it); tf.keras still works."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
-    env["PYTHONPATH"] = SRC
-    out = subprocess.run(
-        [sys.executable, "-c", KERAS_LATER], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split("\n")[:2] == [
+    assert run_quietly(KERAS_LATER).split("\n")[:2] == [
         "keras after a default fit: False",
         "keras after a gradient fit: True True",
     ]
-    assert not TF_LINE.search(out.stderr), out.stderr[-2000:]
