@@ -7,7 +7,8 @@ one seed's iteration count and inertia say little about the solver. This script 
 the default fit of each library with ``random_state`` 0..n-1 on the same data and
 reports, per seed and on average, the Lloyd iterations and the inertia relative to
 scikit-learn's for that seed. Seconds are shown, but timing is not its point (one
-process, libraries one after another).
+process, libraries one after another, each after one untimed fit of the data set, so
+that no seed carries a compile).
 
     python benchmarks/bench_seeds.py [--seeds 10] [--only "100k x 256"] [--out results/seeds.md]
 """
@@ -49,6 +50,8 @@ def run(names: list[str], seeds: int) -> list[str]:
     lines = [f"Machine: {machine()}; load average {os.getloadavg()[0]:.1f} at the start", ""]
     for name in names:
         X, k = dataset(name)
+        for KMeans in classes.values():  # warm-up: imports, tracing, compilation
+            KMeans(n_clusters=k, random_state=seeds).fit(X)
         rows = []
         for seed in range(seeds):
             fits = {}
