@@ -182,14 +182,15 @@ def first_reaching(values, targets):
     reaches it (``searchsorted(cumsum(values), targets, side="left")``); past the end,
     ``len(values)``.
 
-    Where the length is known (compiled programs), in two levels: block totals and
-    their running sum find each target's block, then only that block is summed in
-    order. Why: XLA's cumulative sum and search over every row took ~1.5 ms per
-    k-means++ step at 102,400 rows, this ~0.45, what one plain sum of them costs. The
-    whole fit's seeding, same rows picked (in one process, interleaved, 2-core AMD
-    EPYC, ms): 100,000 x 256, k=100 765 -> 691; 50,000 x 16, k=32 22.5 -> 13.8;
-    200,000 x 8, k=16 28.8 -> 15.8; 500,000 x 4, k=8 38.9 -> 19.8; 10,000 x 10, k=8
-    1.9 -> 1.4. Summed in blocks, the running totals round differently from one
+    Where the length is known (XLA programs, and the plain graph around compiled
+    passes), in two levels: block totals and their running sum find each target's
+    block, then only that block is summed in order. Why: XLA's cumulative sum and
+    search over every row took ~1.5 ms per k-means++ step at 102,400 rows, this ~0.45,
+    what one plain sum of them costs. Seeding, same rows picked (in one process,
+    interleaved, 2-core AMD EPYC, ms): the whole fit's, 100,000 x 256, k=100 765 -> 691;
+    50,000 x 16, k=32 22.5 -> 13.8; 200,000 x 8, k=16 28.8 -> 15.8; 500,000 x 4, k=8
+    38.9 -> 19.8; 10,000 x 10, k=8 1.9 -> 1.4; ``compiled_positions`` (chunk_rows set),
+    200,000 x 32, k=32 170 -> 133. Summed in blocks, the running totals round differently from one
     sequential sum: a target within rounding of a row's boundary may fall on its
     neighbour."""
     size = values.shape[0]
