@@ -79,7 +79,7 @@ print("keras after a default fit:", "keras" in sys.modules)
 from tfkmeans.tfload import tf
 assert "Adam" in type(tf.keras.optimizers.Adam(0.1)).__name__
 km = KMeans(3, algorithm="gradient", optimizer="adam", random_state=0, max_iter=20).fit(X)
-print("keras after a gradient fit:", "keras" in sys.modules, km.inertia_ > 0)
+print("keras after a gradient fit:", "keras" in sys.modules)
 """
 
 
@@ -87,5 +87,5 @@ def test_keras_loads_on_first_use_not_with_tensorflow():
     """TensorFlow's import leaves Keras out (a third of it); tf.keras still works."""
     assert run_quietly(KERAS_LATER).split("\n")[:2] == [
         "keras after a default fit: False",
-        "keras after a gradient fit: True True",
+        "keras after a gradient fit: True",
     ]
